@@ -1,0 +1,376 @@
+package bento
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bentocache/bento/internal/keys"
+	"github.com/bentocache/bento/internal/wire"
+)
+
+// reservedPrefix starts bento's own keys (tag bookkeeping); user keys may not.
+const reservedPrefix = "__bento"
+
+// Cache is one namespace of a store (the store's root is the namespace "").
+// Its methods are the non-generic operations; [Get], [GetOrSet],
+// [GetOrSetForever] and [Pull] are functions because Go methods cannot have
+// type parameters. A Cache is safe for concurrent use.
+type Cache struct {
+	st   *store
+	path string   // namespace path relative to the store prefix; "" for the root
+	l1   L1Driver // views of this namespace; nil when the layer is absent
+	l2   L2Driver
+
+	flights flights
+	tags    tagStates
+}
+
+// Namespace returns the child namespace name: keys "prefix:<path>:name:key"
+// in every layer. Namespaces nest; clearing one clears its children. The same
+// name returns the same *Cache.
+func (c *Cache) Namespace(name string) *Cache { return c.st.cache(keys.Join(c.path, name)) }
+
+// Store returns the name of the store this Cache belongs to.
+func (c *Cache) Store() string { return c.st.name }
+
+// Path returns the namespace path ("users:posts"), "" for a store's root.
+func (c *Cache) Path() string { return c.path }
+
+func (c *Cache) checkKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: store %q: empty key", ErrInvalidKey, c.st.name)
+	}
+	if strings.HasPrefix(key, reservedPrefix) {
+		return fmt.Errorf("%w: store %q: key %q: the prefix %q is reserved for bento", ErrInvalidKey, c.st.name, key, reservedPrefix)
+	}
+	return nil
+}
+
+// call resolves the options of one call and checks its key.
+func (c *Cache) call(key string, opts []Option) (*options, error) {
+	if c.st.b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := c.checkKey(key); err != nil {
+		return nil, err
+	}
+	o := c.st.opts.forCall(opts)
+	if o.err != nil {
+		return nil, fmt.Errorf("bento: store %q: key %q: %w", c.st.name, qualified(c.path, key), o.err)
+	}
+	return o, nil
+}
+
+// newEntry builds the entry that a write of value with o stores, encoded when
+// a layer needs the bytes.
+func (c *Cache) newEntry(key string, value any, o *options) (*entry, error) {
+	now := c.st.b.now()
+	e := &entry{value: value, createdAt: max(now, c.st.lastInvalidation.Load()+1)}
+	if o.ttl > 0 {
+		e.expiresAt = now + max(durationMillis(o.ttl), 1)
+	}
+	if len(o.tags) > 0 {
+		e.tags = dedupe(o.tags)
+	}
+	if (c.l2 != nil && !o.skipL2Write) || c.st.encodeL1 {
+		if err := encodeEntry(c.st.serializer, e); err != nil {
+			return nil, fmt.Errorf("bento: store %q: key %q: encoding %T: %w", c.st.name, qualified(c.path, key), value, err)
+		}
+	}
+	return e, nil
+}
+
+// write stores e in L1, then L2, then publishes a set — only if the L2 write
+// succeeded.
+func (c *Cache) write(ctx context.Context, key string, e *entry, o *options, notify bool) error {
+	ttl := o.physicalTTL()
+	if c.l1 != nil {
+		c.l1.Set(key, e, ttl)
+	}
+	if c.l2 != nil && !o.skipL2Write {
+		ok, err := c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, ttl) })
+		if err != nil {
+			return err
+		}
+		if !ok {
+			notify = false
+		}
+	}
+	c.emit(Event{Kind: EventWritten, Key: key})
+	if notify && !o.skipBusNotify {
+		c.publish(ctx, wire.KindSet, key)
+	}
+	return nil
+}
+
+// Set stores value under key with the options (TTL, Grace, Tags, …). It writes
+// L1, then L2, then tells the other instances. A nil value is a value.
+func (c *Cache) Set(ctx context.Context, key string, value any, opts ...Option) error {
+	o, err := c.call(key, opts)
+	if err != nil {
+		return err
+	}
+	return c.set(ctx, key, value, o)
+}
+
+// SetForever stores value under key with no expiry.
+func (c *Cache) SetForever(ctx context.Context, key string, value any, opts ...Option) error {
+	o, err := c.call(key, opts)
+	if err != nil {
+		return err
+	}
+	return c.set(ctx, key, value, o.forever())
+}
+
+func (c *Cache) set(ctx context.Context, key string, value any, o *options) error {
+	e, err := c.newEntry(key, value, o)
+	if err != nil {
+		return err
+	}
+	c.flights.invalidate(key) // a Set wins over a factory in flight too
+	return c.write(ctx, key, e, o, true)
+}
+
+// forever returns o with no TTL.
+func (o *options) forever() *options {
+	if o.ttl == 0 {
+		return o
+	}
+	c := *o
+	c.ttl = 0
+	return &c
+}
+
+// Has reports whether key holds a fresh value; a stale value counts as
+// missing.
+func (c *Cache) Has(ctx context.Context, key string, opts ...Option) (bool, error) {
+	o, err := c.call(key, opts)
+	if err != nil {
+		return false, err
+	}
+	now := c.st.b.now()
+	if e := c.l1Entry(key); e != nil && c.judge(ctx, o, key, e, now) == stateFresh {
+		return true, nil
+	}
+	if c.l2 == nil {
+		return false, nil
+	}
+	e, err := l2Get[rawValue](ctx, c, o, key)
+	if err != nil || e == nil {
+		return false, err
+	}
+	return c.judge(ctx, o, key, e, now) == stateFresh, nil
+}
+
+// Missing is the negation of [Cache.Has].
+func (c *Cache) Missing(ctx context.Context, key string, opts ...Option) (bool, error) {
+	has, err := c.Has(ctx, key, opts...)
+	return !has, err
+}
+
+// Delete removes key from L1 and L2 and tells the other instances, even if L2
+// failed. It reports whether the key existed in either layer. With L2 errors
+// not suppressed, an L2 failure is returned as an [*L2Error] after L1 changed.
+func (c *Cache) Delete(ctx context.Context, key string, opts ...Option) (bool, error) {
+	o, err := c.call(key, opts)
+	if err != nil {
+		return false, err
+	}
+	return c.deleteKeys(ctx, o, []string{key})
+}
+
+// DeleteMany is [Cache.Delete] for several keys, with one bus message.
+func (c *Cache) DeleteMany(ctx context.Context, keys []string, opts ...Option) (bool, error) {
+	if len(keys) == 0 {
+		return false, nil
+	}
+	o, err := c.call(keys[0], opts)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range keys[1:] {
+		if err := c.checkKey(k); err != nil {
+			return false, err
+		}
+	}
+	return c.deleteKeys(ctx, o, keys)
+}
+
+func (c *Cache) deleteKeys(ctx context.Context, o *options, keys []string) (existed bool, err error) {
+	for _, k := range keys {
+		c.flights.invalidate(k)
+	}
+	if c.l1 != nil {
+		existed = c.l1.DeleteMany(keys)
+	}
+	if c.l2 != nil {
+		var l2existed bool
+		op, key := "delete_many", ""
+		if len(keys) == 1 {
+			op, key = "delete", keys[0]
+		}
+		_, err = c.l2Call(ctx, o, op, key, func() (err error) {
+			if len(keys) == 1 {
+				l2existed, err = c.l2.Delete(ctx, keys[0])
+			} else {
+				l2existed, err = c.l2.DeleteMany(ctx, keys)
+			}
+			return err
+		})
+		existed = existed || l2existed
+	}
+	for _, k := range keys {
+		c.emit(Event{Kind: EventDeleted, Key: k})
+	}
+	if !o.skipBusNotify {
+		c.publish(ctx, wire.KindDelete, keys...)
+	}
+	return existed, err
+}
+
+// Expire makes key stale, not gone: with grace, Get still returns it (as
+// stale) and GetOrSet refreshes it. Without grace it is as good as deleted.
+func (c *Cache) Expire(ctx context.Context, key string, opts ...Option) error {
+	o, err := c.call(key, opts)
+	if err != nil {
+		return err
+	}
+	c.flights.invalidate(key)
+	now := c.st.b.now()
+	grace := durationMillis(o.grace)
+	if c.l1 != nil {
+		c.expireL1(key, now, grace)
+	}
+	if c.l2 != nil {
+		err = c.expireL2(ctx, o, key, now)
+	}
+	c.emit(Event{Kind: EventExpired, Key: key})
+	if !o.skipBusNotify {
+		c.publish(ctx, wire.KindExpire, key)
+	}
+	return err
+}
+
+// expireL1 replaces the L1 copy of key with a stale one that lives for the
+// grace period, or removes it without grace.
+func (c *Cache) expireL1(key string, now, grace int64) {
+	e := c.l1Entry(key)
+	if e == nil {
+		return
+	}
+	if grace <= 0 {
+		c.l1.Delete(key)
+		return
+	}
+	c.l1.Set(key, e.staled(now), time.Duration(grace)*time.Millisecond)
+}
+
+// expireL2 rewrites the L2 envelope of key as stale, keeping the encoded value
+// as it is.
+func (c *Cache) expireL2(ctx context.Context, o *options, key string, now int64) error {
+	if o.grace <= 0 {
+		_, err := c.l2Call(ctx, o, "delete", key, func() error {
+			_, err := c.l2.Delete(ctx, key)
+			return err
+		})
+		return err
+	}
+	e, err := l2Get[rawValue](ctx, c, o, key)
+	if err != nil || e == nil {
+		return err
+	}
+	s := e.staled(now)
+	if err := encodeEntry(c.st.serializer, s); err != nil {
+		// A serializer without raw hooks cannot re-encode: removing the entry
+		// is the safe way to make it not fresh.
+		_, err := c.l2Call(ctx, o, "delete", key, func() error {
+			_, err := c.l2.Delete(ctx, key)
+			return err
+		})
+		return err
+	}
+	_, err = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, s.raw, o.grace) })
+	return err
+}
+
+// Clear removes every key of this namespace and of its children, in L1 and
+// L2, and tells the other instances. Clearing a store's root clears every
+// namespace; clearing "users" never touches "usersX".
+func (c *Cache) Clear(ctx context.Context, opts ...Option) error {
+	if c.st.b.closed.Load() {
+		return ErrClosed
+	}
+	o := c.st.opts.forCall(opts)
+	if o.err != nil {
+		return fmt.Errorf("bento: store %q: clear: %w", c.st.name, o.err)
+	}
+	c.st.under(c.path, func(ns *Cache) { ns.flights.invalidateAll(nil) })
+	if c.l1 != nil {
+		c.l1.Clear()
+	}
+	var err error
+	if c.l2 != nil {
+		_, err = c.l2Call(ctx, o, "clear", "", func() error { return c.l2.Clear(ctx) })
+	}
+	c.emit(Event{Kind: EventCleared})
+	if !o.skipBusNotify {
+		c.publish(ctx, wire.KindClear)
+	}
+	return err
+}
+
+// Prune asks the L2 driver to remove expired entries, if it is a [Pruner];
+// otherwise it does nothing.
+func (c *Cache) Prune(ctx context.Context) error {
+	p, ok := c.st.l2Driver.(Pruner)
+	if !ok {
+		return nil
+	}
+	if err := p.Prune(ctx); err != nil {
+		return &L2Error{Store: c.st.name, Op: "prune", Err: err}
+	}
+	return nil
+}
+
+// l1Entry returns the L1 entry of key, if any.
+func (c *Cache) l1Entry(key string) *entry {
+	if c.l1 == nil {
+		return nil
+	}
+	v, ok := c.l1.Get(key)
+	if !ok {
+		return nil
+	}
+	e, _ := v.(*entry)
+	return e
+}
+
+// l1Store copies an entry read from L2 into L1, keeping its creation time and
+// logical expiry.
+func (c *Cache) l1Store(key string, e *entry, now int64, o *options) {
+	if c.l1 == nil {
+		return
+	}
+	c.l1.Set(key, e, time.Duration(e.remaining(now, durationMillis(o.grace)))*time.Millisecond)
+}
+
+func dedupe(tags []string) []string {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if !containsString(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,138 @@
+package bento
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// foreverMillis is the logicalExpiration of an entry that never expires: the
+// largest time a JavaScript Date holds, so BentoCache reads it as "never" too.
+const foreverMillis int64 = 8_640_000_000_000_000
+
+// entry is what a store keeps: the decoded value for L1, the encoded
+// envelope for L2, and the metadata of both. An entry is immutable once
+// stored; changes make a copy.
+type entry struct {
+	value     any
+	raw       []byte   // the encoded envelope, nil until encoded
+	expiresAt int64    // logical expiry in unix milliseconds; 0: never
+	createdAt int64    // unix milliseconds
+	tags      []string // nil when untagged
+
+	// backoffUntil (unix ms) is set on a stale entry served after a factory
+	// failure: until then GetOrSet serves it without calling the factory.
+	backoffUntil int64
+}
+
+// Size is the length of the encoded entry: what the memory driver's max_size
+// counts (see [WeighedL1]).
+func (e *entry) Size() int { return len(e.raw) }
+
+func (e *entry) fresh(now int64) bool { return e.expiresAt == 0 || now < e.expiresAt }
+
+// staled returns a copy of e that is stale as of now.
+func (e *entry) staled(now int64) *entry {
+	c := *e
+	c.expiresAt = now
+	return &c
+}
+
+// remaining is how long a copy of e should live physically from now, given
+// the grace of the current call: 0 for a forever entry, and at least 1ms so
+// that a driver never reads a non-positive ttl as "forever".
+func (e *entry) remaining(now int64, grace int64) int64 {
+	if e.expiresAt == 0 {
+		return 0
+	}
+	return max(e.expiresAt+grace-now, 1)
+}
+
+// envelope is BentoCache's encoding of an entry, so that bento and
+// BentoCache services can share one L2.
+type envelope[T any] struct {
+	Value             T        `json:"value" msgpack:"value"`
+	LogicalExpiration int64    `json:"logicalExpiration" msgpack:"logicalExpiration"`
+	CreatedAt         int64    `json:"createdAt" msgpack:"createdAt"`
+	Tags              []string `json:"tags,omitempty" msgpack:"tags,omitempty"`
+	// BackoffUntil is bento's own field (BentoCache ignores it): see entry.
+	BackoffUntil int64 `json:"backoffUntil,omitempty" msgpack:"backoffUntil,omitempty"`
+}
+
+func (e *entry) envelope() envelope[any] {
+	exp := e.expiresAt
+	if exp == 0 {
+		exp = foreverMillis
+	}
+	return envelope[any]{Value: e.value, LogicalExpiration: exp, CreatedAt: e.createdAt, Tags: e.tags, BackoffUntil: e.backoffUntil}
+}
+
+func fromEnvelope[T any](env *envelope[T], raw []byte) *entry {
+	exp := env.LogicalExpiration
+	if exp >= foreverMillis {
+		exp = 0
+	}
+	return &entry{value: env.Value, raw: raw, expiresAt: exp, createdAt: env.CreatedAt, tags: env.Tags, backoffUntil: env.BackoffUntil}
+}
+
+func encodeEntry(s Serializer, e *entry) error {
+	raw, err := s.Marshal(e.envelope())
+	if err != nil {
+		return err
+	}
+	e.raw = raw
+	return nil
+}
+
+// decodeEntry decodes raw as an entry whose value is a T.
+func decodeEntry[T any](s Serializer, raw []byte) (*entry, error) {
+	var env envelope[T]
+	if err := s.Unmarshal(raw, &env); err != nil {
+		return nil, err
+	}
+	if env.CreatedAt == 0 && env.LogicalExpiration == 0 {
+		return nil, fmt.Errorf("not a bento entry (no logicalExpiration, no createdAt)")
+	}
+	return fromEnvelope(&env, raw), nil
+}
+
+// decodeMeta decodes raw without decoding the value: the value stays encoded
+// as a [rawValue], so the entry can be re-encoded with new metadata.
+func decodeMeta(s Serializer, raw []byte) (*entry, error) {
+	return decodeEntry[rawValue](s, raw)
+}
+
+// rawValue is a value kept in its encoded form. It implements the raw hooks
+// of encoding/json and of msgpack (MarshalMsgpack/UnmarshalMsgpack), so that
+// metadata can be rewritten (Expire) without knowing the value's type.
+type rawValue []byte
+
+func (r rawValue) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+func (r *rawValue) UnmarshalJSON(b []byte) error {
+	*r = slices.Clone(b)
+	return nil
+}
+
+// MarshalMsgpack returns the value's msgpack bytes as they were read.
+func (r rawValue) MarshalMsgpack() ([]byte, error) { return r, nil }
+
+// UnmarshalMsgpack keeps the value's msgpack bytes.
+func (r *rawValue) UnmarshalMsgpack(b []byte) error {
+	*r = slices.Clone(b)
+	return nil
+}
+
+// jsonSerializer is the default [Serializer], on encoding/json.
+type jsonSerializer struct{}
+
+func (jsonSerializer) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonSerializer) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// JSON returns bento's default serializer, on encoding/json.
+func JSON() Serializer { return jsonSerializer{} }

@@ -1,0 +1,477 @@
+package bento
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrTypeMismatch is wrapped by the error of a read whose type parameter does
+// not match the stored value, when the value cannot be decoded as that type.
+var ErrTypeMismatch = errors.New("bento: type mismatch")
+
+// Factory computes the value of a key that is missing or stale. It runs once
+// for all the concurrent callers of one key. Returning fc.Skip() caches
+// nothing.
+type Factory[T any] func(ctx context.Context, fc *FactoryContext[T]) (T, error)
+
+// FactoryContext lets a factory adapt how its value is cached.
+type FactoryContext[T any] struct {
+	c     *Cache
+	key   string
+	opts  options
+	stale *entry
+	skip  bool
+}
+
+// Key returns the key being computed, within its namespace.
+func (fc *FactoryContext[T]) Key() string { return fc.key }
+
+// SetTTL sets the TTL of the value being computed (adaptive caching).
+func (fc *FactoryContext[T]) SetTTL(d time.Duration) { TTL(d).apply(&fc.opts) }
+
+// SetTags replaces the tags of the value being computed.
+func (fc *FactoryContext[T]) SetTags(tags ...string) {
+	fc.opts.tags = nil
+	Tags(tags...).apply(&fc.opts)
+}
+
+// SetOptions applies opts to the write of the value being computed; options
+// not passed keep their value.
+func (fc *FactoryContext[T]) SetOptions(opts ...Option) {
+	fc.opts.tags = fc.opts.tags[:len(fc.opts.tags):len(fc.opts.tags)]
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&fc.opts)
+		}
+	}
+	if fc.opts.storeScoped != "" {
+		fc.opts.fail(fmt.Errorf("bento: option %s applies to a store or the manager, not to a factory", fc.opts.storeScoped))
+	}
+}
+
+// Skip makes the factory cache nothing and return the zero value, ignoring
+// any stale value: return it as the factory's error, as in
+// `return zero, fc.Skip()`.
+func (fc *FactoryContext[T]) Skip() error {
+	fc.skip = true
+	return errSkip
+}
+
+var errSkip = errors.New("bento: factory skipped")
+
+// Graced returns the stale value of the key, if there is one — also in a
+// background refresh.
+func (fc *FactoryContext[T]) Graced() (T, bool) {
+	if fc.stale == nil {
+		var zero T
+		return zero, false
+	}
+	v, err := valueOf[T](fc.c, fc.key, fc.stale)
+	return v, err == nil
+}
+
+// Get returns the value of key: fresh from L1, else fresh from L2 (copied to
+// L1), else — with grace — a stale value (L2's before L1's). It never runs a
+// factory. found is false for a miss, which is not an error.
+func Get[T any](ctx context.Context, c *Cache, key string, opts ...Option) (value T, found bool, err error) {
+	o, err := c.call(key, opts)
+	if err != nil {
+		return value, false, err
+	}
+	now := c.st.b.now()
+	fresh, stale, err := lookup[T](ctx, c, o, key, now, c.l1Entry(key))
+	if err != nil {
+		return value, false, err
+	}
+	h := fresh
+	if h.e == nil {
+		h = stale
+	}
+	if h.e == nil {
+		c.emit(Event{Kind: EventMiss, Key: key})
+		return value, false, nil
+	}
+	c.hit(key, h.layer, h.e == stale.e)
+	value, err = valueOf[T](c, key, h.e)
+	return value, err == nil, err
+}
+
+// GetOrSet returns the value of key, computing it with factory on a miss. N
+// concurrent callers on one key run the factory once and all get its value.
+// With grace and a stale value, the stale value is returned at once (or after
+// the soft [Timeout]) while the factory refreshes it in the background.
+func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts ...Option) (T, error) {
+	return getOrSet(ctx, c, key, factory, opts, false)
+}
+
+// GetOrSetForever is [GetOrSet] for a value that never expires.
+func GetOrSetForever[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts ...Option) (T, error) {
+	return getOrSet(ctx, c, key, factory, opts, true)
+}
+
+// Pull returns the value of key, as [Get], and deletes it.
+func Pull[T any](ctx context.Context, c *Cache, key string, opts ...Option) (value T, found bool, err error) {
+	value, found, err = Get[T](ctx, c, key, opts...)
+	if err != nil || !found {
+		return value, found, err
+	}
+	_, err = c.Delete(ctx, key, opts...)
+	return value, true, err
+}
+
+func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []Option, forever bool) (T, error) {
+	var zero T
+	o, err := c.call(key, opts)
+	if err != nil {
+		return zero, err
+	}
+	if factory == nil {
+		return zero, fmt.Errorf("bento: store %q: key %q: nil factory", c.st.name, qualified(c.path, key))
+	}
+	if forever {
+		o = o.forever()
+	}
+	now := c.st.b.now()
+	var l1e *entry
+	if !o.forceFresh {
+		// The hot path: a fresh, untagged L1 hit allocates nothing.
+		if l1e = c.l1Entry(key); l1e != nil && l1e.tags == nil && l1e.fresh(now) {
+			c.hit(key, LayerL1, false)
+			return valueOf[T](c, key, l1e)
+		}
+	}
+	return getOrSetSlow(ctx, c, key, factory, o, l1e, now)
+}
+
+func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, l1e *entry, now int64) (T, error) {
+	var zero T
+	gen := c.flights.generation(key)
+	var stale hit
+	if !o.forceFresh {
+		fresh, s, err := lookup[T](ctx, c, o, key, now, l1e)
+		if err != nil {
+			return zero, err
+		}
+		if fresh.e != nil {
+			c.hit(key, fresh.layer, false)
+			return valueOf[T](c, key, fresh.e)
+		}
+		stale = s
+		if stale.e != nil && stale.e.backoffUntil > now {
+			// The factory failed lately: serve the stale value without retrying.
+			c.hit(key, stale.layer, true)
+			return valueOf[T](c, key, stale.e)
+		}
+	}
+	c.emit(Event{Kind: EventMiss, Key: key})
+	for {
+		cl, leader := c.flights.join(key)
+		if leader {
+			return lead(ctx, c, key, factory, o, stale, cl, gen)
+		}
+		if stale.e != nil {
+			// A refresh is under way: take the stale value without waiting.
+			c.hit(key, stale.layer, true)
+			return valueOf[T](c, key, stale.e)
+		}
+		v, retry, err := await[T](ctx, c, key, cl, o)
+		if !retry {
+			return v, err
+		}
+	}
+}
+
+// hit is a value found in a layer.
+type hit struct {
+	e     *entry
+	layer Layer
+}
+
+func (c *Cache) hit(key string, layer Layer, graced bool) {
+	c.emit(Event{Kind: EventHit, Key: key, Layer: layer, Graced: graced})
+}
+
+// lookup reads L1 (l1e, already fetched) then L2: it returns the fresh entry
+// if a layer has one, else the best stale entry usable under o's grace.
+func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now int64, l1e *entry) (fresh, stale hit, err error) {
+	if l1e != nil {
+		switch c.judge(ctx, o, key, l1e, now) {
+		case stateFresh:
+			return hit{l1e, LayerL1}, hit{}, nil
+		case stateStale:
+			if usable(o, l1e, now) {
+				stale = hit{l1e, LayerL1}
+			}
+		case stateGone:
+			c.l1.Delete(key)
+		}
+	}
+	if c.l2 == nil {
+		return hit{}, stale, nil
+	}
+	e, err := l2Get[T](ctx, c, o, key)
+	if err != nil || e == nil {
+		return hit{}, stale, err
+	}
+	switch c.judge(ctx, o, key, e, now) {
+	case stateFresh:
+		c.l1Store(key, e, now, o)
+		return hit{e, LayerL2}, hit{}, nil
+	case stateStale:
+		if usable(o, e, now) {
+			return hit{}, hit{e, LayerL2}, nil
+		}
+	case stateGone:
+		_, _ = c.l2Call(ctx, o, "delete", key, func() error {
+			_, err := c.l2.Delete(ctx, key)
+			return err
+		})
+	}
+	return hit{}, stale, nil
+}
+
+// lead runs the factory for the callers of key, as the timeouts say.
+func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale hit, cl *call, gen uint64) (T, error) {
+	var zero T
+	if !o.forceFresh {
+		// Look again: another caller may have filled the key since our look.
+		now := c.st.b.now()
+		if e := c.l1Entry(key); e != nil && c.judge(ctx, o, key, e, now) == stateFresh {
+			cl.e = e
+			c.flights.finish(key, cl)
+			c.hit(key, LayerL1, false)
+			return valueOf[T](c, key, e)
+		}
+		if c.l2 != nil && c.flights.generation(key) != gen {
+			if e, err := l2Get[T](ctx, c, o, key); err == nil && e != nil && c.judge(ctx, o, key, e, now) == stateFresh {
+				c.l1Store(key, e, now, o)
+				cl.e = e
+				c.flights.finish(key, cl)
+				c.hit(key, LayerL2, false)
+				return valueOf[T](c, key, e)
+			}
+		}
+	}
+
+	var abandoned atomic.Bool // the caller stopped waiting: the run is in the background
+	background := func() bool {
+		return c.st.b.goBackground(func() {
+			bctx, cancel := c.st.b.detach(ctx)
+			defer cancel()
+			execute(bctx, c, key, factory, o, stale.e, cl, &abandoned)
+		})
+	}
+	switch {
+	case stale.e != nil && o.timeout == 0:
+		// Stale-while-revalidate: the stale value now, the refresh behind.
+		abandoned.Store(true)
+		if !background() {
+			c.flights.finish(key, cl)
+		}
+		c.hit(key, stale.layer, true)
+		return valueOf[T](c, key, stale.e)
+
+	case stale.e != nil || o.hardTimeout > 0:
+		limit, limitErr := o.hardTimeout, ErrHardTimeout
+		if stale.e != nil {
+			limit, limitErr = o.timeout, ErrSoftTimeout
+		}
+		if !background() {
+			c.flights.finish(key, cl)
+			return zero, ErrClosed
+		}
+		done, err := wait(ctx, cl.done, limit)
+		if done {
+			return result[T](c, key, cl)
+		}
+		abandoned.Store(true)
+		if err != nil {
+			return zero, fmt.Errorf("bento: store %q: key %q: waiting for the factory: %w", c.st.name, qualified(c.path, key), err)
+		}
+		if stale.e != nil {
+			c.hit(key, stale.layer, true)
+			return valueOf[T](c, key, stale.e)
+		}
+		return zero, fmt.Errorf("%w: store %q: key %q: factory still running after %s", limitErr, c.st.name, qualified(c.path, key), limit)
+
+	default:
+		execute(ctx, c, key, factory, o, nil, cl, nil)
+		return result[T](c, key, cl)
+	}
+}
+
+// await waits for another caller's factory on key. retry reports that the
+// leader gave up (its context ended) and the caller should try again.
+func await[T any](ctx context.Context, c *Cache, key string, cl *call, o *options) (v T, retry bool, err error) {
+	limit, limitErr := o.lockTimeout, ErrLockTimeout
+	if o.hardTimeout > 0 && (limit == 0 || o.hardTimeout < limit) {
+		limit, limitErr = o.hardTimeout, ErrHardTimeout
+	}
+	done, err := wait(ctx, cl.done, limit)
+	if err != nil {
+		return v, false, fmt.Errorf("bento: store %q: key %q: waiting for the factory: %w", c.st.name, qualified(c.path, key), err)
+	}
+	if !done {
+		return v, false, fmt.Errorf("%w: store %q: key %q: waited %s for another caller's factory", limitErr, c.st.name, qualified(c.path, key), limit)
+	}
+	if cl.retry {
+		return v, true, nil
+	}
+	v, err = result[T](c, key, cl)
+	return v, false, err
+}
+
+// wait waits for done, up to limit (0: no limit) or the end of ctx.
+func wait(ctx context.Context, done <-chan struct{}, limit time.Duration) (bool, error) {
+	var timeout <-chan time.Time
+	if limit > 0 {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-done:
+		return true, nil
+	case <-timeout:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// result is what a finished call gives its callers.
+func result[T any](c *Cache, key string, cl *call) (T, error) {
+	var zero T
+	if cl.err != nil {
+		return zero, cl.err
+	}
+	if cl.e == nil {
+		return zero, nil // skipped
+	}
+	if cl.graced {
+		c.hit(key, LayerNone, true)
+	}
+	return valueOf[T](c, key, cl.e)
+}
+
+// execute runs the factory and stores its value, unless an invalidation came
+// meanwhile. On failure it falls back to the stale value (with grace backoff)
+// or records a *FactoryError. abandoned is nil when the caller runs it inline.
+func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale *entry, cl *call, abandoned *atomic.Bool) {
+	defer c.flights.finish(key, cl)
+	fc := &FactoryContext[T]{c: c, key: key, opts: *o, stale: stale}
+	v, err := invoke(ctx, factory, fc)
+	if fc.skip && (err == nil || errors.Is(err, errSkip)) {
+		return
+	}
+	if err == nil {
+		err = fc.opts.err // an invalid SetTTL, SetTags or SetOptions
+	}
+	if err != nil {
+		c.factoryFailed(ctx, key, o, stale, cl, abandoned, err)
+		return
+	}
+	e, err := c.newEntry(key, v, &fc.opts)
+	if err != nil {
+		cl.err = err
+		return
+	}
+	cl.mu.Lock()
+	if cl.writable(e.tags) {
+		err = c.write(ctx, key, e, &fc.opts, true)
+	}
+	cl.mu.Unlock()
+	if err != nil {
+		cl.err = err
+		return
+	}
+	cl.e = e
+}
+
+func (c *Cache) factoryFailed(ctx context.Context, key string, o *options, stale *entry, cl *call, abandoned *atomic.Bool, err error) {
+	bg := abandoned != nil && abandoned.Load()
+	if bg && stale != nil && o.timeout > 0 {
+		err = fmt.Errorf("%w: %w", ErrSoftTimeout, err)
+	} else if bg && stale == nil && o.hardTimeout > 0 {
+		err = fmt.Errorf("%w: %w", ErrHardTimeout, err)
+	}
+	fe := &FactoryError{Store: c.st.name, Key: key, Namespace: c.path, Background: bg, Cause: err}
+	if o.onFactoryError != nil {
+		o.onFactoryError(fe)
+	}
+	if bg {
+		c.st.logger.Error("background factory failed", zap.String("namespace", c.path), zap.String("key", key), zap.Error(err))
+	}
+	if stale != nil {
+		cl.e, cl.graced = c.backoff(ctx, key, stale, o, cl), true
+		return
+	}
+	cl.err = fe
+	if abandoned == nil && ctx.Err() != nil {
+		cl.retry = true // the leader's caller went away; its waiters try again
+	}
+}
+
+// backoff keeps serving stale after a factory failure: for GraceBackoff, in
+// both layers, GetOrSet returns it without calling the factory again.
+func (c *Cache) backoff(ctx context.Context, key string, stale *entry, o *options, cl *call) *entry {
+	now := c.st.b.now()
+	b := *stale
+	b.backoffUntil = now + max(durationMillis(o.graceBackoff), 1)
+	b.raw = nil
+	ttl := time.Duration(max(b.remaining(now, durationMillis(o.grace)), b.backoffUntil-now)) * time.Millisecond
+	if b.expiresAt == 0 {
+		ttl = 0
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if !cl.writable(b.tags) {
+		return stale
+	}
+	if c.l1 != nil {
+		c.l1.Set(key, &b, ttl)
+	}
+	if c.l2 != nil && encodeEntry(c.st.serializer, &b) == nil {
+		_, _ = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, b.raw, ttl) })
+	}
+	return stale
+}
+
+// invoke calls the factory, turning a panic into a *PanicError.
+func invoke[T any](ctx context.Context, factory Factory[T], fc *FactoryContext[T]) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return factory(ctx, fc)
+}
+
+// valueOf returns e's value as a T, decoding the encoded form when the stored
+// value has another type.
+func valueOf[T any](c *Cache, key string, e *entry) (T, error) {
+	if v, ok := e.value.(T); ok {
+		return v, nil
+	}
+	var zero T
+	if e.value == nil {
+		return zero, nil
+	}
+	if e.raw != nil {
+		if d, err := decodeEntry[T](c.st.serializer, e.raw); err == nil {
+			if v, ok := d.value.(T); ok {
+				return v, nil
+			}
+			if d.value == nil {
+				return zero, nil
+			}
+		}
+	}
+	return zero, fmt.Errorf("%w: store %q: key %q holds a %T, not a %T", ErrTypeMismatch, c.st.name, qualified(c.path, key), e.value, zero)
+}

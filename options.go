@@ -1,0 +1,249 @@
+package bento
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Defaults of BEHAVIOUR.md, used where neither the manager, the store nor the
+// call says otherwise.
+const (
+	DefaultTTL          = 30 * time.Minute
+	DefaultGraceBackoff = 10 * time.Second
+	DefaultPrefix       = "bento"
+)
+
+// An Option tunes a manager ([Config.Options]), a store ([NewStore]), one call
+// (GetOrSet, Set, …) or a factory's write ([FactoryContext.SetOptions]).
+// Options given later win: call > store > manager.
+type Option interface {
+	apply(*options)
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// options is the resolved set; the zero value is never used directly (see
+// defaultOptions).
+type options struct {
+	ttl            time.Duration // 0: forever
+	grace          time.Duration // 0: off
+	graceBackoff   time.Duration
+	timeout        time.Duration // soft timeout
+	hardTimeout    time.Duration // 0: none
+	lockTimeout    time.Duration // 0: none
+	tags           []string
+	forceFresh     bool
+	skipL2Write    bool
+	skipBusNotify  bool
+	suppressL2     *bool // nil: on when the store has an L1
+	onFactoryError func(*FactoryError)
+
+	// store scope
+	prefix         string
+	breaker        time.Duration // 0: no circuit breaker
+	busChannel     string        // "": "bento.bus.<store>"
+	retryQueueSize int           // 0: unbounded; < 0: no retry queue
+	retryInterval  time.Duration
+
+	err         error  // the first invalid option
+	storeScoped string // the last store-scope option applied, for call-level checks
+}
+
+func defaultOptions() options {
+	return options{
+		ttl:           DefaultTTL,
+		graceBackoff:  DefaultGraceBackoff,
+		prefix:        DefaultPrefix,
+		retryInterval: time.Second,
+	}
+}
+
+// with returns a copy of o with opts applied, or o itself when there are none.
+func (o *options) with(opts []Option) *options {
+	if len(opts) == 0 {
+		return o
+	}
+	c := *o
+	c.tags = slices.Clip(c.tags) // appends by Tags must not reach o's array
+	c.storeScoped = ""
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&c)
+		}
+	}
+	return &c
+}
+
+// forCall is with for one call: store-scope options are an error there.
+func (o *options) forCall(opts []Option) *options {
+	c := o.with(opts)
+	if c != o && c.storeScoped != "" {
+		c.fail(fmt.Errorf("bento: option %s applies to a store or the manager, not to one call", c.storeScoped))
+	}
+	return c
+}
+
+func storeOption(name string, f func(*options)) Option {
+	return optionFunc(func(o *options) {
+		o.storeScoped = name
+		f(o)
+	})
+}
+
+// physicalTTL is what drivers are handed: ttl + grace, or 0 (never) for a
+// forever entry. BentoCache hands grace alone; see BEHAVIOUR.md.
+func (o *options) physicalTTL() time.Duration {
+	if o.ttl <= 0 {
+		return 0
+	}
+	return o.ttl + o.grace
+}
+
+func (o *options) fail(err error) {
+	if o.err == nil {
+		o.err = err
+	}
+}
+
+func durationOption(name string, d time.Duration, set func(*options)) Option {
+	return optionFunc(func(o *options) {
+		if d < 0 {
+			o.fail(fmt.Errorf("bento: option %s must not be negative, got %s", name, d))
+			return
+		}
+		set(o)
+	})
+}
+
+// TTL sets how long an entry stays fresh. Zero means it never expires (as
+// [Cache.SetForever]); a negative TTL is an error. Default: 30m.
+func TTL(d time.Duration) Option {
+	return durationOption("TTL", d, func(o *options) { o.ttl = d })
+}
+
+// Grace keeps an entry usable as stale for d after its TTL
+// (stale-while-revalidate, and a fallback when the factory fails). Zero turns
+// grace off. Default: off.
+func Grace(d time.Duration) Option {
+	return durationOption("Grace", d, func(o *options) { o.grace = d })
+}
+
+// GraceBackoff is how long a stale value is served without calling the
+// factory again after the factory failed. Default: 10s.
+func GraceBackoff(d time.Duration) Option {
+	return durationOption("GraceBackoff", d, func(o *options) { o.graceBackoff = d })
+}
+
+// Timeout is the soft timeout: with a stale value at hand, GetOrSet waits up to
+// d for the factory and then returns the stale value while the factory
+// finishes in the background. Zero returns the stale value at once. It has no
+// effect without a stale value. Default: 0.
+func Timeout(d time.Duration) Option {
+	return durationOption("Timeout", d, func(o *options) { o.timeout = d })
+}
+
+// HardTimeout bounds how long GetOrSet waits for a factory when no stale value
+// can be returned; past it the caller gets [ErrHardTimeout], and the factory
+// still finishes and stores its value. Zero means no bound. Default: none.
+func HardTimeout(d time.Duration) Option {
+	return durationOption("HardTimeout", d, func(o *options) { o.hardTimeout = d })
+}
+
+// LockTimeout bounds how long a caller waits for another caller's factory on
+// the same key; past it the caller gets [ErrLockTimeout]. It never delays
+// returning a stale value. Zero means no bound. Default: none.
+func LockTimeout(d time.Duration) Option {
+	return durationOption("LockTimeout", d, func(o *options) { o.lockTimeout = d })
+}
+
+// Tags attaches tags to the entry written, for [Cache.DeleteByTag] and
+// [Cache.ExpireByTag]. Tags add up across options.
+func Tags(tags ...string) Option {
+	return optionFunc(func(o *options) {
+		for _, t := range tags {
+			if t == "" {
+				o.fail(errors.New("bento: option Tags: empty tag"))
+				return
+			}
+		}
+		o.tags = append(o.tags, tags...)
+	})
+}
+
+// ForceFresh runs the factory even if a fresh value exists. If the factory
+// fails, the error is returned and the stored value is left untouched.
+func ForceFresh() Option {
+	return optionFunc(func(o *options) { o.forceFresh = true })
+}
+
+// SkipL2Write writes only the local L1 (and still notifies the bus).
+func SkipL2Write() Option {
+	return optionFunc(func(o *options) { o.skipL2Write = true })
+}
+
+// SkipBusNotify writes without telling the other instances.
+func SkipBusNotify() Option {
+	return optionFunc(func(o *options) { o.skipBusNotify = true })
+}
+
+// SuppressL2Errors, when on, logs and counts L2 errors and goes on with L1 and
+// the factory instead of returning an [*L2Error]. Default: on when the store
+// has an L1, off otherwise.
+func SuppressL2Errors(on bool) Option {
+	return optionFunc(func(o *options) { o.suppressL2 = &on })
+}
+
+// L2CircuitBreaker skips L2 for d after an L2 failure, then lets one trial
+// call decide whether L2 is back (half-open). The breaker is per store. Zero
+// turns it off. Default: off. Store or manager scope.
+func L2CircuitBreaker(d time.Duration) Option {
+	return storeOption("L2CircuitBreaker", durationOption("L2CircuitBreaker", d, func(o *options) { o.breaker = d }).apply)
+}
+
+// OnFactoryError is called with every factory failure, in the foreground or in
+// a background refresh, before bento falls back to a stale value.
+func OnFactoryError(f func(*FactoryError)) Option {
+	return optionFunc(func(o *options) { o.onFactoryError = f })
+}
+
+// Prefix sets the store's key prefix: keys are "prefix:namespace:key" in
+// every layer. An empty prefix is allowed. Default: "bento". Store or manager
+// scope.
+func Prefix(p string) Option {
+	return storeOption("Prefix", func(o *options) { o.prefix = p })
+}
+
+// BusChannel names the bus channel of the store. Every instance that shares
+// the store's L2 must use the same channel. Default: "bento.bus.<store name>".
+// Store or manager scope.
+func BusChannel(name string) Option {
+	return storeOption("BusChannel", func(o *options) {
+		if name == "" {
+			o.fail(errors.New("bento: option BusChannel: empty channel name"))
+			return
+		}
+		o.busChannel = name
+	})
+}
+
+// RetryQueue bounds the queue of bus messages whose publication failed: past
+// max messages the oldest is dropped. Zero means no bound; a negative max turns
+// the queue off (failed messages are dropped and logged). Queued messages are
+// retried every interval (default 1s, when interval is zero) and on reconnect.
+// Store or manager scope.
+func RetryQueue(max int, interval time.Duration) Option {
+	return storeOption("RetryQueue", func(o *options) {
+		if interval < 0 {
+			o.fail(fmt.Errorf("bento: option RetryQueue: interval must not be negative, got %s", interval))
+			return
+		}
+		o.retryQueueSize = max
+		if interval > 0 {
+			o.retryInterval = interval
+		}
+	})
+}

@@ -1,0 +1,272 @@
+package bento
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrCircuitOpen is wrapped by the [*L2Error] of a call that skipped L2
+// because the store's circuit breaker is open (see [L2CircuitBreaker]).
+var ErrCircuitOpen = errors.New("bento: l2 circuit breaker open")
+
+// Store describes one store: its options and the drivers of its layers. Build
+// it with [NewStore] and hand it to [New] in [Config.Stores]. A Store belongs to
+// the one manager it is given to, which disconnects its drivers on Close.
+type Store struct {
+	opts       []Option
+	l1         L1Driver
+	l2         L2Driver
+	bus        Bus
+	serializer Serializer
+	claimed    atomic.Bool
+}
+
+// NewStore starts the description of a store with its options (they override
+// the manager's and are overridden by a call's).
+func NewStore(opts ...Option) *Store { return &Store{opts: opts} }
+
+// UseL1 sets the in-process layer.
+func (s *Store) UseL1(d L1Driver) *Store { s.l1 = d; return s }
+
+// UseL2 sets the shared layer.
+func (s *Store) UseL2(d L2Driver) *Store { s.l2 = d; return s }
+
+// UseBus sets the bus that keeps the L1 of every instance coherent.
+func (s *Store) UseBus(b Bus) *Store { s.bus = b; return s }
+
+// UseSerializer sets how entries are encoded for L2. Default: [JSON].
+func (s *Store) UseSerializer(sz Serializer) *Store { s.serializer = sz; return s }
+
+// store is a Store at work inside a manager.
+type store struct {
+	name       string
+	b          *Bento
+	opts       options
+	serializer Serializer
+	logger     *zap.Logger
+
+	l1Driver L1Driver // as handed over, for Disconnect
+	l2Driver L2Driver
+	l1       L1Driver // views under the prefix; nil when the layer is absent
+	l2       L2Driver
+	encodeL1 bool // the L1 weighs values by their encoded size
+	bus      *busLink
+	breaker  breaker
+
+	namespaces sync.Map // path → *Cache
+	root       *Cache
+
+	// lastInvalidation is the unix ms of the last tag invalidation made here;
+	// entries created after it get a later createdAt even within the same ms.
+	lastInvalidation atomic.Int64
+}
+
+func newStore(b *Bento, name string, def *Store, base *options) (*store, error) {
+	if name == "" {
+		return nil, errors.New("bento: a store has an empty name")
+	}
+	if def == nil {
+		return nil, fmt.Errorf("bento: store %q: nil *Store", name)
+	}
+	if !def.claimed.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("bento: store %q: this *Store is already used by another manager or store", name)
+	}
+	if def.l1 == nil && def.l2 == nil {
+		return nil, fmt.Errorf("bento: store %q: no layer: use UseL1, UseL2 or both", name)
+	}
+	o := base.with(def.opts)
+	if o.err != nil {
+		return nil, fmt.Errorf("bento: store %q: %w", name, o.err)
+	}
+	st := &store{
+		name:       name,
+		b:          b,
+		opts:       *o,
+		serializer: def.serializer,
+		logger:     b.logger.With(zap.String("store", name)),
+		l1Driver:   def.l1,
+		l2Driver:   def.l2,
+	}
+	st.opts.storeScoped = ""
+	if st.serializer == nil {
+		st.serializer = JSON()
+	}
+	if st.opts.suppressL2 == nil {
+		on := def.l1 != nil
+		st.opts.suppressL2 = &on
+	}
+	st.breaker.span = st.opts.breaker.Milliseconds()
+	for _, layer := range []struct {
+		name string
+		v    any
+	}{{"l1", def.l1}, {"l2", def.l2}, {"bus", def.bus}, {"serializer", def.serializer}} {
+		if v, ok := layer.v.(Validator); ok && layer.v != nil {
+			if err := v.Validate(); err != nil {
+				return nil, fmt.Errorf("bento: store %q: %s %T: %w", name, layer.name, layer.v, err)
+			}
+		}
+	}
+	if def.l1 != nil {
+		st.l1 = def.l1
+		if st.opts.prefix != "" {
+			st.l1 = def.l1.Namespace(st.opts.prefix)
+		}
+		if w, ok := def.l1.(WeighedL1); ok {
+			st.encodeL1 = w.WeighsValues()
+		}
+	}
+	if def.l2 != nil {
+		st.l2 = def.l2
+		if st.opts.prefix != "" {
+			st.l2 = def.l2.Namespace(st.opts.prefix)
+		}
+	}
+	if def.bus != nil {
+		st.bus = newBusLink(st, def.bus)
+	}
+	st.root = st.cache("")
+	return st, nil
+}
+
+// start subscribes the bus; it is the only step of New that may do I/O.
+func (st *store) start() error {
+	if st.bus == nil {
+		return nil
+	}
+	return st.bus.start()
+}
+
+func (st *store) close() error {
+	var errs []error
+	if st.bus != nil {
+		if err := st.bus.close(); err != nil {
+			errs = append(errs, fmt.Errorf("bento: store %q: bus: %w", st.name, err))
+		}
+	}
+	if st.l2Driver != nil {
+		if err := st.l2Driver.Disconnect(); err != nil {
+			errs = append(errs, fmt.Errorf("bento: store %q: l2: %w", st.name, err))
+		}
+	}
+	if st.l1Driver != nil {
+		if err := st.l1Driver.Disconnect(); err != nil {
+			errs = append(errs, fmt.Errorf("bento: store %q: l1: %w", st.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cache returns the Cache of a namespace path, creating it on first use (also
+// for namespaces this instance only hears of through the bus).
+func (st *store) cache(path string) *Cache {
+	if c, ok := st.namespaces.Load(path); ok {
+		return c.(*Cache)
+	}
+	c := &Cache{st: st, path: path, l1: st.l1, l2: st.l2}
+	if path != "" {
+		if c.l1 != nil {
+			c.l1 = c.l1.Namespace(path)
+		}
+		if c.l2 != nil {
+			c.l2 = c.l2.Namespace(path)
+		}
+	}
+	actual, _ := st.namespaces.LoadOrStore(path, c)
+	return actual.(*Cache)
+}
+
+// under calls f for every namespace opened here that lies under path
+// (itself included; every namespace for the root).
+func (st *store) under(path string, f func(*Cache)) {
+	st.namespaces.Range(func(k, v any) bool {
+		p := k.(string)
+		if path == "" || p == path || (len(p) > len(path) && p[:len(path)] == path && p[len(path)] == ':') {
+			f(v.(*Cache))
+		}
+		return true
+	})
+}
+
+// suppressed reports whether L2 errors of a call with o are logged rather
+// than returned.
+func (o *options) suppressed() bool { return o.suppressL2 != nil && *o.suppressL2 }
+
+// l2Call runs one L2 operation through the circuit breaker. It returns
+// ok == false when L2 was skipped or failed; err is non-nil only for a failure
+// that is not suppressed, or for the end of ctx.
+func (c *Cache) l2Call(ctx context.Context, o *options, op, key string, f func() error) (ok bool, err error) {
+	st := c.st
+	now := st.b.now()
+	if !st.breaker.allow(now) {
+		if o.suppressed() {
+			return false, nil
+		}
+		return false, &L2Error{Store: st.name, Op: op, Key: qualified(c.path, key), Err: ErrCircuitOpen}
+	}
+	err = f()
+	if err == nil {
+		st.breaker.success()
+		return true, nil
+	}
+	if ctx.Err() != nil {
+		st.breaker.success() // the caller gave up: not L2's fault
+		return false, fmt.Errorf("bento: store %q: l2 %s %q: %w", st.name, op, qualified(c.path, key), ctx.Err())
+	}
+	st.breaker.failure(now)
+	l2err := &L2Error{Store: st.name, Op: op, Key: qualified(c.path, key), Err: err}
+	if o.suppressed() {
+		st.logger.Warn("l2 error suppressed", zap.String("op", op), zap.String("namespace", c.path),
+			zap.String("key", key), zap.Error(err))
+		c.emit(Event{Kind: EventError, Key: key, Layer: LayerL2, Err: l2err})
+		return false, nil
+	}
+	return false, l2err
+}
+
+// l2Get reads and decodes key from L2 as a T. A corrupt entry is a miss, an
+// error event and a deletion.
+func l2Get[T any](ctx context.Context, c *Cache, o *options, key string) (*entry, error) {
+	var raw []byte
+	var found bool
+	ok, err := c.l2Call(ctx, o, "get", key, func() (err error) {
+		raw, found, err = c.l2.Get(ctx, key)
+		return err
+	})
+	if !ok || !found {
+		return nil, err
+	}
+	e, err := decodeEntry[T](c.st.serializer, raw)
+	if err != nil {
+		c.corrupt(ctx, key, err)
+		return nil, nil
+	}
+	return e, nil
+}
+
+// corrupt handles an L2 entry that does not decode: it is reported, removed,
+// and read as a miss.
+func (c *Cache) corrupt(ctx context.Context, key string, err error) {
+	err = fmt.Errorf("bento: store %q: key %q: undecodable l2 entry: %w", c.st.name, qualified(c.path, key), err)
+	c.st.logger.Warn("corrupt l2 entry removed", zap.String("namespace", c.path), zap.String("key", key), zap.Error(err))
+	c.emit(Event{Kind: EventError, Key: key, Layer: LayerL2, Err: err})
+	_, _ = c.l2.Delete(ctx, key)
+}
+
+// emit sends e, stamped with the store and namespace, to the listeners.
+func (c *Cache) emit(e Event) {
+	if !c.st.b.events.active() {
+		return
+	}
+	e.Store = c.st.name
+	e.Namespace = c.path
+	c.st.b.events.emit(e)
+}
+
+// durationMillis converts for the entry arithmetic, which is in milliseconds.
+func durationMillis(d time.Duration) int64 { return d.Milliseconds() }

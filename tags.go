@@ -1,0 +1,206 @@
+package bento
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bentocache/bento/internal/wire"
+)
+
+// Tag invalidation works by time, as in BentoCache: DeleteByTag and
+// ExpireByTag record when a tag was invalidated, and an entry carrying the tag
+// that was created at or before that time is gone (or stale). The records live
+// in-process (so an L1-only store keeps them even when L1 evicts), in L2 under
+// the namespace's reserved key "__bento:tag:<tag>" (so other instances and
+// restarts find them), and travel on the bus.
+
+// tagKeyPrefix starts the reserved key of a tag record.
+const tagKeyPrefix = reservedPrefix + ":tag:"
+
+// entryState is what an entry is worth at a given time.
+type entryState uint8
+
+const (
+	stateFresh entryState = iota
+	stateStale
+	stateGone // invalidated by DeleteByTag: treat as missing and remove
+)
+
+// tagRecord is the L2 form of a tag's invalidation times (unix ms).
+type tagRecord struct {
+	DeletedAt int64 `json:"deletedAt" msgpack:"deletedAt"`
+	ExpiredAt int64 `json:"expiredAt" msgpack:"expiredAt"`
+}
+
+// tagState is the in-process form of a tag record.
+type tagState struct {
+	loaded    atomic.Bool // L2 was read (or there is no L2)
+	deletedAt atomic.Int64
+	expiredAt atomic.Int64
+}
+
+func (ts *tagState) merge(r tagRecord) {
+	atomicMax(&ts.deletedAt, r.DeletedAt)
+	atomicMax(&ts.expiredAt, r.ExpiredAt)
+}
+
+func atomicMax(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// tagStates holds the tag states of one namespace.
+type tagStates struct {
+	m sync.Map // tag → *tagState
+}
+
+func (t *tagStates) state(tag string) *tagState {
+	if v, ok := t.m.Load(tag); ok {
+		return v.(*tagState)
+	}
+	v, _ := t.m.LoadOrStore(tag, &tagState{})
+	return v.(*tagState)
+}
+
+// reset forgets what was read from L2, so the next check reads it again
+// (after a bus reconnect, when messages may have been missed).
+func (t *tagStates) reset() {
+	t.m.Range(func(_, v any) bool {
+		v.(*tagState).loaded.Store(false)
+		return true
+	})
+}
+
+// tag returns the state of tag, reading its record from L2 the first time.
+func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
+	ts := c.tags.state(tag)
+	if ts.loaded.Load() {
+		return ts
+	}
+	if c.l2 == nil {
+		ts.loaded.Store(true)
+		return ts
+	}
+	var raw []byte
+	var found bool
+	ok, _ := c.l2Call(ctx, o, "get", tagKeyPrefix+tag, func() (err error) {
+		raw, found, err = c.l2.Get(ctx, tagKeyPrefix+tag)
+		return err
+	})
+	if !ok {
+		return ts // unknown for now: assume no invalidation, ask again next time
+	}
+	if found {
+		if e, err := decodeEntry[tagRecord](c.st.serializer, raw); err == nil {
+			ts.merge(e.value.(tagRecord))
+		}
+	}
+	ts.loaded.Store(true)
+	return ts
+}
+
+// judge says whether e is fresh, stale or gone at now, tags included.
+func (c *Cache) judge(ctx context.Context, o *options, key string, e *entry, now int64) entryState {
+	s := stateFresh
+	if !e.fresh(now) {
+		s = stateStale
+	}
+	for _, t := range e.tags {
+		ts := c.tag(ctx, o, t)
+		if e.createdAt <= ts.deletedAt.Load() {
+			return stateGone
+		}
+		if e.createdAt <= ts.expiredAt.Load() {
+			s = stateStale
+		}
+	}
+	return s
+}
+
+// usable reports whether a stale e may still be served under o's grace.
+func usable(o *options, e *entry, now int64) bool {
+	return o.grace > 0 && (e.expiresAt == 0 || now < e.expiresAt+durationMillis(o.grace))
+}
+
+// DeleteByTag removes every entry of this namespace that carries one of the
+// tags and was created before the call, in every layer and on every instance
+// (a hard delete: BentoCache keeps them as stale, see BEHAVIOUR.md). Entries
+// written after the call are not affected.
+func (c *Cache) DeleteByTag(ctx context.Context, tags ...string) error {
+	return c.invalidateTags(ctx, tags, wire.KindDelete)
+}
+
+// ExpireByTag makes every entry of this namespace that carries one of the
+// tags, and was created before the call, stale: usable under grace, refreshed
+// by the next GetOrSet.
+func (c *Cache) ExpireByTag(ctx context.Context, tags ...string) error {
+	return c.invalidateTags(ctx, tags, wire.KindExpire)
+}
+
+func (c *Cache) invalidateTags(ctx context.Context, tags []string, kind wire.Kind) error {
+	if c.st.b.closed.Load() {
+		return ErrClosed
+	}
+	if len(tags) == 0 {
+		return fmt.Errorf("bento: store %q: invalidating tags: no tag given", c.st.name)
+	}
+	for _, t := range tags {
+		if t == "" {
+			return fmt.Errorf("bento: store %q: invalidating tags: empty tag", c.st.name)
+		}
+	}
+	o := &c.st.opts
+	now := c.st.b.now()
+	atomicMax(&c.st.lastInvalidation, now)
+	keys := make([]string, len(tags))
+	for i, t := range tags {
+		keys[i] = tagKeyPrefix + t
+		c.applyTag(t, kind, now)
+	}
+	c.flights.invalidateAll(tags)
+	var errs []error
+	if c.l2 != nil {
+		for _, t := range tags {
+			if err := c.persistTag(ctx, o, t); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	c.publish(ctx, kind, keys...)
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// applyTag records an invalidation of tag at time at.
+func (c *Cache) applyTag(tag string, kind wire.Kind, at int64) {
+	ts := c.tags.state(tag)
+	if kind == wire.KindDelete {
+		atomicMax(&ts.deletedAt, at)
+	} else {
+		atomicMax(&ts.expiredAt, at)
+	}
+}
+
+// persistTag merges the in-process record of tag into its L2 record.
+func (c *Cache) persistTag(ctx context.Context, o *options, tag string) error {
+	key := tagKeyPrefix + tag
+	ts := c.tag(ctx, o, tag) // merges what L2 has
+	rec := tagRecord{DeletedAt: ts.deletedAt.Load(), ExpiredAt: ts.expiredAt.Load()}
+	e := &entry{value: rec, createdAt: c.st.b.now()}
+	if err := encodeEntry(c.st.serializer, e); err != nil {
+		return fmt.Errorf("bento: store %q: encoding tag %q: %w", c.st.name, tag, err)
+	}
+	_, err := c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, 0) })
+	return err
+}
+
+func isTagKey(key string) (tag string, ok bool) { return strings.CutPrefix(key, tagKeyPrefix) }
