@@ -26,8 +26,9 @@ type call struct {
 	// Results, read after done is closed.
 	e      *entry // the value to return; nil with err or skip
 	err    error
-	graced bool // e is a stale value served after a factory error
-	retry  bool // the leader's own context ended: waiters run their own factory
+	graced bool  // e is a stale value served after a factory error
+	layer  Layer // where e was found, when graced
+	retry  bool  // the leader's own context ended: waiters run their own factory
 }
 
 // writable reports whether the result may be stored; the caller holds mu.

@@ -169,7 +169,9 @@ func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Fact
 			return valueOf[T](c, key, stale.e)
 		}
 	}
-	c.emit(Event{Kind: EventMiss, Key: key})
+	if stale.e == nil {
+		c.emit(Event{Kind: EventMiss, Key: key})
+	}
 	for {
 		cl, leader := c.flights.join(key)
 		if leader {
@@ -264,7 +266,7 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 		return c.st.b.goBackground(func() {
 			bctx, cancel := c.st.b.detach(ctx)
 			defer cancel()
-			execute(bctx, c, key, factory, o, stale.e, cl, &abandoned)
+			execute(bctx, c, key, factory, o, stale, cl, &abandoned)
 		})
 	}
 	switch {
@@ -301,7 +303,7 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 		return zero, fmt.Errorf("%w: store %q: key %q: factory still running after %s", limitErr, c.st.name, qualified(c.path, key), limit)
 
 	default:
-		execute(ctx, c, key, factory, o, nil, cl, nil)
+		execute(ctx, c, key, factory, o, hit{}, cl, nil)
 		return result[T](c, key, cl)
 	}
 }
@@ -355,7 +357,7 @@ func result[T any](c *Cache, key string, cl *call) (T, error) {
 		return zero, nil // skipped
 	}
 	if cl.graced {
-		c.hit(key, LayerNone, true)
+		c.hit(key, cl.layer, true)
 	}
 	return valueOf[T](c, key, cl.e)
 }
@@ -363,9 +365,9 @@ func result[T any](c *Cache, key string, cl *call) (T, error) {
 // execute runs the factory and stores its value, unless an invalidation came
 // meanwhile. On failure it falls back to the stale value (with grace backoff)
 // or records a *FactoryError. abandoned is nil when the caller runs it inline.
-func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale *entry, cl *call, abandoned *atomic.Bool) {
+func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale hit, cl *call, abandoned *atomic.Bool) {
 	defer c.flights.finish(key, cl)
-	fc := &FactoryContext[T]{c: c, key: key, opts: *o, stale: stale}
+	fc := &FactoryContext[T]{c: c, key: key, opts: *o, stale: stale.e}
 	v, err := invoke(ctx, factory, fc)
 	if fc.skip && (err == nil || errors.Is(err, errSkip)) {
 		return
@@ -394,11 +396,11 @@ func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T
 	cl.e = e
 }
 
-func (c *Cache) factoryFailed(ctx context.Context, key string, o *options, stale *entry, cl *call, abandoned *atomic.Bool, err error) {
+func (c *Cache) factoryFailed(ctx context.Context, key string, o *options, stale hit, cl *call, abandoned *atomic.Bool, err error) {
 	bg := abandoned != nil && abandoned.Load()
-	if bg && stale != nil && o.timeout > 0 {
+	if bg && stale.e != nil && o.timeout > 0 {
 		err = fmt.Errorf("%w: %w", ErrSoftTimeout, err)
-	} else if bg && stale == nil && o.hardTimeout > 0 {
+	} else if bg && stale.e == nil && o.hardTimeout > 0 {
 		err = fmt.Errorf("%w: %w", ErrHardTimeout, err)
 	}
 	fe := &FactoryError{Store: c.st.name, Key: key, Namespace: c.path, Background: bg, Cause: err}
@@ -408,8 +410,8 @@ func (c *Cache) factoryFailed(ctx context.Context, key string, o *options, stale
 	if bg {
 		c.st.logger.Error("background factory failed", zap.String("namespace", c.path), zap.String("key", key), zap.Error(err))
 	}
-	if stale != nil {
-		cl.e, cl.graced = c.backoff(ctx, key, stale, o, cl), true
+	if stale.e != nil {
+		cl.e, cl.graced, cl.layer = c.backoff(ctx, key, stale.e, o, cl), true, stale.layer
 		return
 	}
 	cl.err = fe

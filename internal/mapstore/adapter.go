@@ -18,15 +18,34 @@ const DefaultTableName = "bentocache"
 // database it keeps one table per name, and every method but SetTableName,
 // CreateTableIfNotExists and Disconnect fails on a table that was not created.
 // Rows are copied in and out. It is safe for concurrent use.
+//
+// Expiry times are kept as given, to the nanosecond, and compared with
+// time.Now.
 type Adapter struct {
+	db *database
+
+	mu    sync.Mutex // guards table
+	table string
+}
+
+// database holds the tables shared by an Adapter and those made with
+// [Adapter.WithTable].
+type database struct {
 	mu     sync.Mutex
-	table  string
 	tables map[string]map[string]bento.Row
 }
 
-// NewAdapter returns an adapter with no tables, on [DefaultTableName].
+// NewAdapter returns an adapter on a database of its own with no tables, on
+// [DefaultTableName].
 func NewAdapter() *Adapter {
-	return &Adapter{table: DefaultTableName, tables: make(map[string]map[string]bento.Row)}
+	return &Adapter{db: &database{tables: make(map[string]map[string]bento.Row)}, table: DefaultTableName}
+}
+
+// WithTable returns another adapter on the same tables, as a second
+// connection to one database would be, on the table name. Tables it creates
+// are visible to a and the other way round.
+func (a *Adapter) WithTable(name string) *Adapter {
+	return &Adapter{db: a.db, table: name}
 }
 
 // SetTableName sets the table used by every other method.
@@ -38,21 +57,22 @@ func (a *Adapter) SetTableName(name string) {
 
 // CreateTableIfNotExists creates the current table if it is missing.
 func (a *Adapter) CreateTableIfNotExists(ctx context.Context) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.db.mu.Lock()
+	defer a.db.mu.Unlock()
+	name := a.tableName()
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("mapstore: creating table %q: %w", a.table, err)
+		return fmt.Errorf("mapstore: creating table %q: %w", name, err)
 	}
-	if a.tables[a.table] == nil {
-		a.tables[a.table] = make(map[string]bento.Row)
+	if a.db.tables[name] == nil {
+		a.db.tables[name] = make(map[string]bento.Row)
 	}
 	return nil
 }
 
 // Get returns a copy of the row stored under key, expired or not.
 func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.db.mu.Lock()
+	defer a.db.mu.Unlock()
 	t, err := a.current(ctx)
 	if err != nil {
 		return bento.Row{}, false, fmt.Errorf("mapstore: get %q: %w", key, err)
@@ -66,8 +86,8 @@ func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) 
 
 // Set inserts or replaces a copy of row under row.Key.
 func (a *Adapter) Set(ctx context.Context, row bento.Row) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.db.mu.Lock()
+	defer a.db.mu.Unlock()
 	t, err := a.current(ctx)
 	if err != nil {
 		return fmt.Errorf("mapstore: set %q: %w", row.Key, err)
@@ -78,8 +98,8 @@ func (a *Adapter) Set(ctx context.Context, row bento.Row) error {
 
 // Delete removes the row for key and reports whether it existed.
 func (a *Adapter) Delete(ctx context.Context, key string) (bool, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.db.mu.Lock()
+	defer a.db.mu.Unlock()
 	t, err := a.current(ctx)
 	if err != nil {
 		return false, fmt.Errorf("mapstore: delete %q: %w", key, err)
@@ -92,8 +112,8 @@ func (a *Adapter) Delete(ctx context.Context, key string) (bool, error) {
 // DeleteMany removes the rows for keys and reports how many existed; a key
 // listed twice counts once.
 func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.db.mu.Lock()
+	defer a.db.mu.Unlock()
 	t, err := a.current(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("mapstore: delete %d keys: %w", len(keys), err)
@@ -111,8 +131,8 @@ func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) 
 // Clear removes every row whose key starts with prefix, matched literally
 // (no wildcards); an empty prefix removes every row.
 func (a *Adapter) Clear(ctx context.Context, prefix string) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.db.mu.Lock()
+	defer a.db.mu.Unlock()
 	t, err := a.current(ctx)
 	if err != nil {
 		return fmt.Errorf("mapstore: clear %q: %w", prefix, err)
@@ -128,8 +148,8 @@ func (a *Adapter) Clear(ctx context.Context, prefix string) error {
 // PruneExpiredEntries removes every row whose non-zero ExpiresAt is not
 // after time.Now.
 func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.db.mu.Lock()
+	defer a.db.mu.Unlock()
 	t, err := a.current(ctx)
 	if err != nil {
 		return fmt.Errorf("mapstore: prune: %w", err)
@@ -143,21 +163,37 @@ func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 	return nil
 }
 
+// DropTable removes the current table and its rows, if it exists. It is not
+// part of [bento.DatabaseAdapter]: tests call it to clean up.
+func (a *Adapter) DropTable() {
+	a.db.mu.Lock()
+	defer a.db.mu.Unlock()
+	delete(a.db.tables, a.tableName())
+}
+
 // Disconnect does nothing: the tables stay. Calling it twice is fine.
 func (a *Adapter) Disconnect() error { return nil }
 
 // current returns the current table, or ctx.Err(), or an error if the table
-// was not created; callers wrap the error with what they were doing. a.mu
-// must be held.
+// was not created; callers wrap the error with what they were doing.
+// a.db.mu must be held.
 func (a *Adapter) current(ctx context.Context) (map[string]bento.Row, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t := a.tables[a.table]
+	name := a.tableName()
+	t := a.db.tables[name]
 	if t == nil {
-		return nil, fmt.Errorf("table %q does not exist (call CreateTableIfNotExists first)", a.table)
+		return nil, fmt.Errorf("table %q does not exist (call CreateTableIfNotExists first)", name)
 	}
 	return t, nil
+}
+
+// tableName returns the current table name.
+func (a *Adapter) tableName() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.table
 }
 
 func copyRow(r bento.Row) bento.Row {

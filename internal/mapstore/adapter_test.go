@@ -2,12 +2,14 @@ package mapstore_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/drivertest"
 	"github.com/bentocache/bento/internal/mapstore"
 )
 
@@ -171,4 +173,45 @@ func TestAdapter_Disconnect(t *testing.T) {
 			t.Errorf("Disconnect() #%d = %v; want nil", i+1, err)
 		}
 	}
+}
+
+func TestAdapter_WithTable(t *testing.T) {
+	a := newAdapter(t)
+	setRow(t, a, "k", "in default", time.Time{})
+	b := a.WithTable("other")
+	if _, _, err := b.Get(t.Context(), "k"); err == nil {
+		t.Error("Get on a table not created through WithTable = nil error")
+	}
+	if err := b.CreateTableIfNotExists(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	setRow(t, b, "k", "in other", time.Time{})
+	if err := b.Clear(t.Context(), ""); err != nil {
+		t.Fatal(err)
+	}
+	wantRow(t, a, "k", "in default", true)
+
+	a.SetTableName("other")
+	setRow(t, a, "k2", "v", time.Time{})
+	wantRow(t, b, "k2", "v", true) // same database: a sees b's table and b a's rows
+	b.DropTable()
+	if _, _, err := a.Get(t.Context(), "k2"); err == nil {
+		t.Error("Get on a dropped table = nil error")
+	}
+	a.SetTableName(mapstore.DefaultTableName)
+	wantRow(t, a, "k", "in default", true)
+}
+
+// TestAdapter_Compliance runs drivertest.Adapter with every adapter of a test
+// on one database, each on a table of its own.
+func TestAdapter_Compliance(t *testing.T) {
+	db := mapstore.NewAdapter()
+	drivertest.Adapter(t, func(t *testing.T) bento.DatabaseAdapter {
+		a := db.WithTable("bento_" + rand.Text())
+		t.Cleanup(func() {
+			a.DropTable()
+			a.Disconnect()
+		})
+		return a
+	}, drivertest.Options{})
 }

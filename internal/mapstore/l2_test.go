@@ -2,6 +2,7 @@ package mapstore_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/drivertest"
 	"github.com/bentocache/bento/internal/mapstore"
 )
 
@@ -291,4 +293,15 @@ func TestL2_Concurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestL2_Compliance runs drivertest.L2 with every driver of a test on one
+// map, each on a prefix of its own, like drivers on one Redis server.
+func TestL2_Compliance(t *testing.T) {
+	backend := mapstore.NewL2(mapstore.L2Options{})
+	drivertest.L2(t, func(t *testing.T) bento.L2Driver {
+		dr := backend.WithPrefix("test-" + rand.Text())
+		t.Cleanup(func() { dr.Disconnect() })
+		return dr
+	}, drivertest.Options{})
 }

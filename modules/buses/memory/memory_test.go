@@ -8,6 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/drivertest"
 )
 
 // newBus returns a bus on h, disconnected when the test ends.
@@ -417,4 +420,12 @@ func TestHub_ZeroValue(t *testing.T) {
 	if !reconnected {
 		t.Error("Heal on a zero Hub did not call OnReconnect callbacks")
 	}
+}
+
+// TestBus_Compliance runs drivertest.Bus with every bus of a test on one hub.
+func TestBus_Compliance(t *testing.T) {
+	h := NewHub()
+	drivertest.Bus(t, func(t *testing.T) bento.Bus {
+		return newBus(t, h)
+	}, drivertest.Options{})
 }

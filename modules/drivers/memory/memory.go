@@ -31,6 +31,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/clock"
 	"github.com/bentocache/bento/internal/keys"
 )
 
@@ -71,8 +72,9 @@ type Options struct {
 	// by encoding values when [Driver.WeighsValues] is true (the size of the
 	// encoded entry); a value without that method, and one whose Size is
 	// below one, weighs one byte, so it still counts against the bound. An
-	// entry larger than MaxSize is not stored. Zero means no bound; negative
-	// values are reported by [Driver.Validate].
+	// entry larger than MaxSize is not stored. Above 4 GiB, otter's 32-bit
+	// weights count units of ceil(MaxSize/(2³²-1)) bytes, sizes rounded up.
+	// Zero means no bound; negative values are reported by [Driver.Validate].
 	MaxSize int64
 	// MaxEntrySize bounds the size of one entry, in bytes, measured as for
 	// MaxSize. Set does not store a larger entry and removes any older value
@@ -82,12 +84,14 @@ type Options struct {
 	// Prefix is put before every key, as "prefix:namespace:key". Default:
 	// none, and then [Driver.Clear] on the root removes every entry.
 	Prefix string
-	// Clock is the time source for TTLs. Default (nil): the system clock.
-	// otter.NewCoarseClock makes reads cheaper at the cost of precision; a
-	// clock that does not tick disables the periodic removal of expired
-	// entries (they are still never returned). Tests may inject a fake clock,
-	// or run under testing/synctest with the default one. The driver never
-	// stops a clock passed here.
+	// Clock is the time source for TTLs. Default (nil): a coarse clock of
+	// millisecond resolution owned by the driver, read with one atomic load
+	// (the precise time costs as much as the rest of a lookup) and stopped by
+	// [Driver.Disconnect]; its goroutine parks while nobody reads it. A clock
+	// that does not tick disables the periodic removal of expired entries
+	// (they are still never returned). Tests may inject a fake clock, or run
+	// under testing/synctest with the default one. The driver never stops a
+	// clock passed here.
 	Clock otter.Clock
 }
 
@@ -96,6 +100,8 @@ type store struct {
 	cache *otter.Cache[string, entry]
 	// o is the caller's options as given, for Validate.
 	o Options
+	// clock is the default clock when Options.Clock is nil; Disconnect stops it.
+	clock *clock.Clock
 	// sized: Set must measure values (MaxSize or MaxEntrySize is set).
 	sized bool
 	// maxEntrySize is Options.MaxEntrySize, or 0 for no bound.
@@ -132,6 +138,10 @@ func New(o Options) *Driver {
 	oo := &otter.Options[string, entry]{
 		ExpiryCalculator: otter.ExpiryWritingFunc(expiresAfter),
 		Clock:            o.Clock,
+	}
+	if o.Clock == nil {
+		s.clock = clock.New(time.Millisecond, time.Second)
+		oo.Clock = s.clock
 	}
 	switch {
 	case maxSize > 0:
@@ -276,6 +286,9 @@ func (dr *Driver) RemainingTTL(key string) (ttl time.Duration, found bool) {
 // It never fails.
 func (dr *Driver) Disconnect() error {
 	dr.s.cache.StopAllGoroutines()
+	if dr.s.clock != nil {
+		dr.s.clock.Stop()
+	}
 	return nil
 }
 
