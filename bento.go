@@ -54,6 +54,8 @@ type Bento struct {
 	logger *zap.Logger
 	clock  *clock.Clock
 
+	started []*store // in start order, for abort
+
 	ctx    context.Context // ends at Close: background work stops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -75,6 +77,8 @@ func New(cfg Config) (*Bento, error) {
 	base := defaultOptions()
 	if o := base.with(cfg.Options); o.err != nil {
 		return nil, fmt.Errorf("bento: manager options: %w", o.err)
+	} else if o.channelSet {
+		return nil, errors.New("bento: manager options: option BusChannel applies to one store: at manager scope every store would share one channel")
 	} else {
 		base = *o
 	}
@@ -99,6 +103,7 @@ func New(cfg Config) (*Bento, error) {
 			return nil, err
 		}
 		b.stores[name] = st
+		b.started = append(b.started, st)
 	}
 	switch {
 	case cfg.Default != "":
@@ -123,10 +128,17 @@ func New(cfg Config) (*Bento, error) {
 }
 
 // abort undoes a New that failed half-way, without closing the drivers the
-// user may still want to use.
+// user may still want to use: it unsubscribes the buses it subscribed and
+// releases the *Store values so that a corrected config can use them again.
 func (b *Bento) abort() {
 	b.cancel()
 	b.wg.Wait()
+	for _, st := range b.started {
+		if st.bus != nil && st.bus.subscribed {
+			_ = st.bus.bus.Unsubscribe(context.Background(), st.bus.channel)
+		}
+		st.def.claimed.Store(false)
+	}
 	b.clock.Stop()
 }
 

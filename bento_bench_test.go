@@ -3,6 +3,7 @@ package bento_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/maypok86/otter/v2"
@@ -116,7 +117,7 @@ func BenchmarkGetOrSet(b *testing.B) {
 func BenchmarkSet(b *testing.B) {
 	ks := benchKeyset()
 	for _, l := range layers {
-		b.Run("layer="+l.name, func(b *testing.B) {
+		b.Run("layer="+strings.ToLower(l.name), func(b *testing.B) {
 			c := filledCache(b, l.store(), nil)
 			ctx := b.Context()
 			b.ReportAllocs()

@@ -33,6 +33,10 @@ func (b *breaker) success() {
 	b.trial.Store(false)
 }
 
+// release ends a half-open trial that decided nothing (its caller gave up),
+// so that the next call may try.
+func (b *breaker) release() { b.trial.Store(false) }
+
 func (b *breaker) failure(now int64) {
 	if b.span == 0 {
 		return

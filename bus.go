@@ -23,12 +23,14 @@ type busLink struct {
 	channel string
 	id      string // this instance's node id; its own messages are ignored
 	queue   retryQueue
+
+	subscribed bool // start subscribed (for abort)
 }
 
 func newBusLink(st *store, bus Bus) *busLink {
 	channel := st.opts.busChannel
 	if channel == "" {
-		channel = "bento.bus." + st.name
+		channel = "bento.bus:" + st.opts.prefix + ":" + st.name
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
@@ -45,6 +47,7 @@ func (bl *busLink) start() error {
 	if err := bl.bus.Subscribe(bl.st.b.ctx, bl.channel, bl.receive); err != nil {
 		return fmt.Errorf("bento: store %q: bus: subscribing to %q: %w", bl.st.name, bl.channel, err)
 	}
+	bl.subscribed = true
 	bl.bus.OnReconnect(bl.reconnected)
 	if bl.queue.max >= 0 {
 		bl.st.b.goBackground(bl.retryLoop)
@@ -52,7 +55,13 @@ func (bl *busLink) start() error {
 	return nil
 }
 
+// close makes one last attempt to send what is queued, then disconnects.
+// Messages that still cannot be sent are dropped, and their number logged.
 func (bl *busLink) close() error {
+	bl.flush(context.Background())
+	if n := bl.queue.len(); n > 0 {
+		bl.st.logger.Warn("bus messages dropped at close", zap.String("channel", bl.channel), zap.Int("messages", n))
+	}
 	return bl.bus.Disconnect()
 }
 
@@ -72,7 +81,19 @@ func (c *Cache) publish(ctx context.Context, kind wire.Kind, keys ...string) {
 		bl.failed(&m, payload, err)
 		return
 	}
-	c.emit(Event{Kind: EventBusPublished, Keys: keys, Layer: LayerBus})
+	c.emit(Event{Kind: EventBusPublished, Keys: visible(keys), Layer: LayerBus})
+}
+
+// visible returns the keys of a message that events may show: tag
+// bookkeeping keys never do (a tag invalidation's message shows no key).
+func visible(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if _, internal := isTagKey(k); !internal {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // failed queues a message whose publication failed, for a later retry.
@@ -101,19 +122,19 @@ func (bl *busLink) retryLoop() {
 		case <-bl.st.b.ctx.Done():
 			return
 		case <-t.C:
-			bl.flush()
+			bl.flush(bl.st.b.ctx)
 		}
 	}
 }
 
 // flush publishes the queued messages in order, stopping at the first failure.
-func (bl *busLink) flush() {
+func (bl *busLink) flush(ctx context.Context) {
 	for {
 		it, ok := bl.queue.peek()
 		if !ok {
 			return
 		}
-		if err := bl.bus.Publish(bl.st.b.ctx, bl.channel, it.payload); err != nil {
+		if err := bl.bus.Publish(ctx, bl.channel, it.payload); err != nil {
 			return
 		}
 		bl.queue.remove(it)
@@ -134,7 +155,7 @@ func (bl *busLink) reconnected() {
 	if st.l1 != nil {
 		st.l1.Clear()
 	}
-	st.b.goBackground(bl.flush)
+	st.b.goBackground(func() { bl.flush(st.b.ctx) })
 }
 
 // receive applies a message from the bus.
@@ -155,6 +176,10 @@ func (bl *busLink) receive(payload []byte) {
 		for _, k := range m.Keys {
 			if tag, ok := isTagKey(k); ok {
 				c.applyTag(tag, m.Kind, m.Time)
+				// Entries written here after the message must outlive it, even
+				// within the same millisecond.
+				atomicMax(&st.lastInvalidation, m.Time)
+				c.flights.invalidateAll([]string{tag})
 				continue
 			}
 			c.flights.invalidate(k)
@@ -172,7 +197,7 @@ func (bl *busLink) receive(payload []byte) {
 			c.l1.Clear()
 		}
 	}
-	c.emit(Event{Kind: EventBusReceived, Keys: m.Keys, Layer: LayerBus})
+	c.emit(Event{Kind: EventBusReceived, Keys: visible(m.Keys), Layer: LayerBus})
 }
 
 // staleL1 makes the L1 copy of key stale, keeping its physical lifetime, so
@@ -186,7 +211,7 @@ func (c *Cache) staleL1(key string, now int64) {
 	if !ok {
 		return
 	}
-	c.l1.Set(key, e.staled(now), ttl)
+	c.l1.Set(key, e.staled(), ttl)
 }
 
 // retryQueue holds bus messages whose publication failed, oldest first,

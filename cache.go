@@ -3,6 +3,7 @@ package bento
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,12 +26,24 @@ type Cache struct {
 
 	flights flights
 	tags    tagStates
+
+	err error // set on a Cache for an invalid namespace name: every call fails
 }
 
 // Namespace returns the child namespace name: keys "prefix:<path>:name:key"
 // in every layer. Namespaces nest; clearing one clears its children. The same
 // name returns the same *Cache.
-func (c *Cache) Namespace(name string) *Cache { return c.st.cache(keys.Join(c.path, name)) }
+//
+// An empty name, or one in bento's reserved space ("__bento…"), gives a Cache
+// whose every call fails with an error wrapping [ErrInvalidKey].
+func (c *Cache) Namespace(name string) *Cache {
+	if name == "" || strings.HasPrefix(name, reservedPrefix) {
+		return &Cache{st: c.st, path: keys.Join(c.path, name), err: fmt.Errorf(
+			"%w: store %q: namespace %q: a namespace name must be non-empty and must not start with %q",
+			ErrInvalidKey, c.st.name, keys.Join(c.path, name), reservedPrefix)}
+	}
+	return c.st.cache(keys.Join(c.path, name))
+}
 
 // Store returns the name of the store this Cache belongs to.
 func (c *Cache) Store() string { return c.st.name }
@@ -50,8 +63,8 @@ func (c *Cache) checkKey(key string) error {
 
 // call resolves the options of one call and checks its key.
 func (c *Cache) call(key string, opts []Option) (*options, error) {
-	if c.st.b.closed.Load() {
-		return nil, ErrClosed
+	if err := c.usable(); err != nil {
+		return nil, err
 	}
 	if err := c.checkKey(key); err != nil {
 		return nil, err
@@ -63,13 +76,25 @@ func (c *Cache) call(key string, opts []Option) (*options, error) {
 	return o, nil
 }
 
+// usable reports why no call may go ahead: a closed manager or an invalid
+// namespace.
+func (c *Cache) usable() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.st.b.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
 // newEntry builds the entry that a write of value with o stores, encoded when
 // a layer needs the bytes.
 func (c *Cache) newEntry(key string, value any, o *options) (*entry, error) {
 	now := c.st.b.now()
 	e := &entry{value: value, createdAt: max(now, c.st.lastInvalidation.Load()+1)}
 	if o.ttl > 0 {
-		e.expiresAt = now + max(durationMillis(o.ttl), 1)
+		e.expiresAt = now + max(o.ttl.Milliseconds(), 1)
 	}
 	if len(o.tags) > 0 {
 		e.tags = dedupe(o.tags)
@@ -184,7 +209,7 @@ func (c *Cache) Delete(ctx context.Context, key string, opts ...Option) (bool, e
 // DeleteMany is [Cache.Delete] for several keys, with one bus message.
 func (c *Cache) DeleteMany(ctx context.Context, keys []string, opts ...Option) (bool, error) {
 	if len(keys) == 0 {
-		return false, nil
+		return false, c.usable()
 	}
 	o, err := c.call(keys[0], opts)
 	if err != nil {
@@ -239,7 +264,7 @@ func (c *Cache) Expire(ctx context.Context, key string, opts ...Option) error {
 	}
 	c.flights.invalidate(key)
 	now := c.st.b.now()
-	grace := durationMillis(o.grace)
+	grace := o.grace.Milliseconds()
 	if c.l1 != nil {
 		c.expireL1(key, now, grace)
 	}
@@ -264,7 +289,7 @@ func (c *Cache) expireL1(key string, now, grace int64) {
 		c.l1.Delete(key)
 		return
 	}
-	c.l1.Set(key, e.staled(now), time.Duration(grace)*time.Millisecond)
+	c.l1.Set(key, e.staled(), time.Duration(grace)*time.Millisecond)
 }
 
 // expireL2 rewrites the L2 envelope of key as stale, keeping the encoded value
@@ -281,7 +306,7 @@ func (c *Cache) expireL2(ctx context.Context, o *options, key string, now int64)
 	if err != nil || e == nil {
 		return err
 	}
-	s := e.staled(now)
+	s := e.staled()
 	if err := encodeEntry(c.st.serializer, s); err != nil {
 		// A serializer without raw hooks cannot re-encode: removing the entry
 		// is the safe way to make it not fresh.
@@ -299,8 +324,8 @@ func (c *Cache) expireL2(ctx context.Context, o *options, key string, now int64)
 // L2, and tells the other instances. Clearing a store's root clears every
 // namespace; clearing "users" never touches "usersX".
 func (c *Cache) Clear(ctx context.Context, opts ...Option) error {
-	if c.st.b.closed.Load() {
-		return ErrClosed
+	if err := c.usable(); err != nil {
+		return err
 	}
 	o := c.st.opts.forCall(opts)
 	if o.err != nil {
@@ -323,13 +348,19 @@ func (c *Cache) Clear(ctx context.Context, opts ...Option) error {
 
 // Prune asks the L2 driver to remove expired entries, if it is a [Pruner];
 // otherwise it does nothing.
+//
+// Expired entries are removed from the whole driver, whatever the namespace
+// Prune is called on.
 func (c *Cache) Prune(ctx context.Context) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
 	p, ok := c.st.l2Driver.(Pruner)
 	if !ok {
 		return nil
 	}
 	if err := p.Prune(ctx); err != nil {
-		return &L2Error{Store: c.st.name, Op: "prune", Err: err}
+		return &L2Error{Store: c.st.name, Op: "prune", Namespace: c.path, Err: err}
 	}
 	return nil
 }
@@ -353,24 +384,15 @@ func (c *Cache) l1Store(key string, e *entry, now int64, o *options) {
 	if c.l1 == nil {
 		return
 	}
-	c.l1.Set(key, e, time.Duration(e.remaining(now, durationMillis(o.grace)))*time.Millisecond)
+	c.l1.Set(key, e, time.Duration(e.remaining(now, o.grace.Milliseconds()))*time.Millisecond)
 }
 
 func dedupe(tags []string) []string {
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
-		if !containsString(out, t) {
+		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	}
 	return out
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -31,10 +31,16 @@ func (e *entry) Size() int { return len(e.raw) }
 
 func (e *entry) fresh(now int64) bool { return e.expiresAt == 0 || now < e.expiresAt }
 
-// staled returns a copy of e that is stale as of now.
-func (e *entry) staled(now int64) *entry {
+// expiredMillis is the logical expiry of an entry made stale by Expire (or a
+// bus message): long past on every clock, so that an instance whose clock
+// lags the writer's still sees the entry stale. How long a stale entry stays
+// usable is its physical lifetime (TTL + grace), not its logical expiry.
+const expiredMillis = 1
+
+// staled returns a copy of e that is stale on every instance.
+func (e *entry) staled() *entry {
 	c := *e
-	c.expiresAt = now
+	c.expiresAt = expiredMillis
 	return &c
 }
 
@@ -96,13 +102,8 @@ func decodeEntry[T any](s Serializer, raw []byte) (*entry, error) {
 	return fromEnvelope(&env, raw), nil
 }
 
-// decodeMeta decodes raw without decoding the value: the value stays encoded
-// as a [rawValue], so the entry can be re-encoded with new metadata.
-func decodeMeta(s Serializer, raw []byte) (*entry, error) {
-	return decodeEntry[rawValue](s, raw)
-}
-
-// rawValue is a value kept in its encoded form. It implements the raw hooks
+// rawValue is a value kept in its encoded form: decodeEntry[rawValue] reads
+// an entry's metadata without decoding its value. It implements the raw hooks
 // of encoding/json and of msgpack (MarshalMsgpack/UnmarshalMsgpack), so that
 // metadata can be rewritten (Expire) without knowing the value's type.
 type rawValue []byte

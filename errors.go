@@ -58,17 +58,21 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 // L2Error reports a failed L2 operation that was not suppressed (see
 // [SuppressL2Errors]). It wraps the driver's error.
 type L2Error struct {
-	Store string // the store's name
-	Op    string // the driver method: "get", "set", "delete", "clear", …
-	Key   string // the key within its namespace, "" for namespace-wide operations
-	Err   error
+	Store     string // the store's name
+	Op        string // the driver method: "get", "set", "delete", "delete_many", "clear", "prune"
+	Namespace string // the namespace path, "" for the root
+	Key       string // the key within Namespace, "" for operations on many keys
+	Err       error
 }
 
 func (e *L2Error) Error() string {
 	if e.Key == "" {
-		return fmt.Sprintf("bento: store %q: l2 %s: %v", e.Store, e.Op, e.Err)
+		if e.Namespace == "" {
+			return fmt.Sprintf("bento: store %q: l2 %s: %v", e.Store, e.Op, e.Err)
+		}
+		return fmt.Sprintf("bento: store %q: namespace %q: l2 %s: %v", e.Store, e.Namespace, e.Op, e.Err)
 	}
-	return fmt.Sprintf("bento: store %q: l2 %s %q: %v", e.Store, e.Op, e.Key, e.Err)
+	return fmt.Sprintf("bento: store %q: l2 %s %q: %v", e.Store, e.Op, qualified(e.Namespace, e.Key), e.Err)
 }
 
 // Unwrap returns the driver's error.

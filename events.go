@@ -103,12 +103,23 @@ func (l *listeners) active() bool {
 	return p != nil && len(*p) > 0
 }
 
-func (l *listeners) emit(e Event) {
+// emit calls every listener with e. A panicking listener is reported to
+// onPanic and does not stop the others.
+func (l *listeners) emit(e Event, onPanic func(any)) {
 	p := l.list.Load()
 	if p == nil {
 		return
 	}
 	for _, f := range *p {
-		(*f)(e)
+		callListener(*f, e, onPanic)
 	}
+}
+
+func callListener(f func(Event), e Event, onPanic func(any)) {
+	defer func() {
+		if r := recover(); r != nil {
+			onPanic(r)
+		}
+	}()
+	f(e)
 }

@@ -207,7 +207,7 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 		case stateFresh:
 			return hit{l1e, LayerL1}, hit{}, nil
 		case stateStale:
-			if usable(o, l1e, now) {
+			if usable(o) {
 				stale = hit{l1e, LayerL1}
 			}
 		case stateGone:
@@ -226,7 +226,7 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 		c.l1Store(key, e, now, o)
 		return hit{e, LayerL2}, hit{}, nil
 	case stateStale:
-		if usable(o, e, now) {
+		if usable(o) {
 			return hit{}, hit{e, LayerL2}, nil
 		}
 	case stateGone:
@@ -423,11 +423,14 @@ func (c *Cache) factoryFailed(ctx context.Context, key string, o *options, stale
 // backoff keeps serving stale after a factory failure: for GraceBackoff, in
 // both layers, GetOrSet returns it without calling the factory again.
 func (c *Cache) backoff(ctx context.Context, key string, stale *entry, o *options, cl *call) *entry {
+	if o.graceBackoff == 0 {
+		return stale
+	}
 	now := c.st.b.now()
 	b := *stale
-	b.backoffUntil = now + max(durationMillis(o.graceBackoff), 1)
+	b.backoffUntil = now + max(o.graceBackoff.Milliseconds(), 1) // sub-ms rounds up
 	b.raw = nil
-	ttl := time.Duration(max(b.remaining(now, durationMillis(o.grace)), b.backoffUntil-now)) * time.Millisecond
+	ttl := time.Duration(max(b.remaining(now, o.grace.Milliseconds()), b.backoffUntil-now)) * time.Millisecond
 	if b.expiresAt == 0 {
 		ttl = 0
 	}

@@ -653,7 +653,7 @@ func TestNew_Errors(t *testing.T) {
 		{"NoLayer", bento.Config{Stores: map[string]*bento.Store{"s": bento.NewStore()}}, `store "s": no layer`},
 		{"NoDefault", bento.Config{Stores: map[string]*bento.Store{"a": layers[0].store(), "b": layers[0].store()}}, "names no default"},
 		{"UnknownDefault", bento.Config{Default: "x", Stores: map[string]*bento.Store{"a": layers[0].store()}}, `default store "x"`},
-		{"BadStoreOption", bento.Config{Stores: map[string]*bento.Store{"s": bento.NewStore(bento.TTL(-1)).UseL1(newL1())}}, `store "s": bento: option TTL`},
+		{"BadStoreOption", bento.Config{Stores: map[string]*bento.Store{"s": bento.NewStore(bento.TTL(-1)).UseL1(newL1())}}, `store "s": option TTL must not be negative`},
 		{"BadManagerOption", bento.Config{Options: []bento.Option{bento.Grace(-1)}, Stores: map[string]*bento.Store{"s": layers[0].store()}}, "manager options"},
 		{"InvalidDriver", bento.Config{Stores: map[string]*bento.Store{"s": bento.NewStore().UseL1(newL1WithMaxItems(-1))}}, `store "s": l1`},
 	}

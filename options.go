@@ -45,7 +45,8 @@ type options struct {
 	// store scope
 	prefix         string
 	breaker        time.Duration // 0: no circuit breaker
-	busChannel     string        // "": "bento.bus.<store>"
+	busChannel     string        // "": "bento.bus:<prefix>:<store>"
+	channelSet     bool          // BusChannel was applied (a manager-scope error)
 	retryQueueSize int           // 0: unbounded; < 0: no retry queue
 	retryInterval  time.Duration
 
@@ -82,7 +83,7 @@ func (o *options) with(opts []Option) *options {
 func (o *options) forCall(opts []Option) *options {
 	c := o.with(opts)
 	if c != o && c.storeScoped != "" {
-		c.fail(fmt.Errorf("bento: option %s applies to a store or the manager, not to one call", c.storeScoped))
+		c.fail(fmt.Errorf("option %s applies to a store or the manager, not to one call", c.storeScoped))
 	}
 	return c
 }
@@ -100,7 +101,7 @@ func (o *options) physicalTTL() time.Duration {
 	if o.ttl <= 0 {
 		return 0
 	}
-	return o.ttl + o.grace
+	return max(o.ttl+o.grace, time.Millisecond) // the logical expiry's resolution
 }
 
 func (o *options) fail(err error) {
@@ -112,7 +113,7 @@ func (o *options) fail(err error) {
 func durationOption(name string, d time.Duration, set func(*options)) Option {
 	return optionFunc(func(o *options) {
 		if d < 0 {
-			o.fail(fmt.Errorf("bento: option %s must not be negative, got %s", name, d))
+			o.fail(fmt.Errorf("option %s must not be negative, got %s", name, d))
 			return
 		}
 		set(o)
@@ -133,7 +134,8 @@ func Grace(d time.Duration) Option {
 }
 
 // GraceBackoff is how long a stale value is served without calling the
-// factory again after the factory failed. Default: 10s.
+// factory again after the factory failed. Zero turns the backoff off: every
+// call after a failure tries the factory again. Default: 10s.
 func GraceBackoff(d time.Duration) Option {
 	return durationOption("GraceBackoff", d, func(o *options) { o.graceBackoff = d })
 }
@@ -166,7 +168,7 @@ func Tags(tags ...string) Option {
 	return optionFunc(func(o *options) {
 		for _, t := range tags {
 			if t == "" {
-				o.fail(errors.New("bento: option Tags: empty tag"))
+				o.fail(errors.New("option Tags: empty tag"))
 				return
 			}
 		}
@@ -218,12 +220,14 @@ func Prefix(p string) Option {
 }
 
 // BusChannel names the bus channel of the store. Every instance that shares
-// the store's L2 must use the same channel. Default: "bento.bus.<store name>".
-// Store or manager scope.
+// the store's L2 must use the same channel, and stores that do not share
+// keys must not. Default: "bento.bus:<prefix>:<store name>". Store scope only:
+// at manager scope every store would share one channel.
 func BusChannel(name string) Option {
 	return storeOption("BusChannel", func(o *options) {
+		o.channelSet = true
 		if name == "" {
-			o.fail(errors.New("bento: option BusChannel: empty channel name"))
+			o.fail(errors.New("option BusChannel: empty channel name"))
 			return
 		}
 		o.busChannel = name
@@ -238,7 +242,7 @@ func BusChannel(name string) Option {
 func RetryQueue(max int, interval time.Duration) Option {
 	return storeOption("RetryQueue", func(o *options) {
 		if interval < 0 {
-			o.fail(fmt.Errorf("bento: option RetryQueue: interval must not be negative, got %s", interval))
+			o.fail(fmt.Errorf("option RetryQueue: interval must not be negative, got %s", interval))
 			return
 		}
 		o.retryQueueSize = max

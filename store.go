@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -45,6 +44,7 @@ func (s *Store) UseSerializer(sz Serializer) *Store { s.serializer = sz; return 
 
 // store is a Store at work inside a manager.
 type store struct {
+	def        *Store // as handed to New
 	name       string
 	b          *Bento
 	opts       options
@@ -77,6 +77,12 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 	if !def.claimed.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("bento: store %q: this *Store is already used by another manager or store", name)
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			def.claimed.Store(false)
+		}
+	}()
 	if def.l1 == nil && def.l2 == nil {
 		return nil, fmt.Errorf("bento: store %q: no layer: use UseL1, UseL2 or both", name)
 	}
@@ -85,6 +91,7 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 		return nil, fmt.Errorf("bento: store %q: %w", name, o.err)
 	}
 	st := &store{
+		def:        def,
 		name:       name,
 		b:          b,
 		opts:       *o,
@@ -106,7 +113,7 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 		name string
 		v    any
 	}{{"l1", def.l1}, {"l2", def.l2}, {"bus", def.bus}, {"serializer", def.serializer}} {
-		if v, ok := layer.v.(Validator); ok && layer.v != nil {
+		if v, ok := layer.v.(Validator); ok {
 			if err := v.Validate(); err != nil {
 				return nil, fmt.Errorf("bento: store %q: %s %T: %w", name, layer.name, layer.v, err)
 			}
@@ -131,6 +138,7 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 		st.bus = newBusLink(st, def.bus)
 	}
 	st.root = st.cache("")
+	ok = true
 	return st, nil
 }
 
@@ -207,7 +215,7 @@ func (c *Cache) l2Call(ctx context.Context, o *options, op, key string, f func()
 		if o.suppressed() {
 			return false, nil
 		}
-		return false, &L2Error{Store: st.name, Op: op, Key: qualified(c.path, key), Err: ErrCircuitOpen}
+		return false, &L2Error{Store: st.name, Op: op, Namespace: c.path, Key: key, Err: ErrCircuitOpen}
 	}
 	err = f()
 	if err == nil {
@@ -215,15 +223,17 @@ func (c *Cache) l2Call(ctx context.Context, o *options, op, key string, f func()
 		return true, nil
 	}
 	if ctx.Err() != nil {
-		st.breaker.success() // the caller gave up: not L2's fault
+		st.breaker.release() // the caller gave up: says nothing about L2
 		return false, fmt.Errorf("bento: store %q: l2 %s %q: %w", st.name, op, qualified(c.path, key), ctx.Err())
 	}
 	st.breaker.failure(now)
-	l2err := &L2Error{Store: st.name, Op: op, Key: qualified(c.path, key), Err: err}
+	l2err := &L2Error{Store: st.name, Op: op, Namespace: c.path, Key: key, Err: err}
 	if o.suppressed() {
 		st.logger.Warn("l2 error suppressed", zap.String("op", op), zap.String("namespace", c.path),
 			zap.String("key", key), zap.Error(err))
-		c.emit(Event{Kind: EventError, Key: key, Layer: LayerL2, Err: l2err})
+		if _, internal := isTagKey(key); !internal { // tag bookkeeping stays out of events
+			c.emit(Event{Kind: EventError, Key: key, Layer: LayerL2, Err: l2err})
+		}
 		return false, nil
 	}
 	return false, l2err
@@ -265,8 +275,7 @@ func (c *Cache) emit(e Event) {
 	}
 	e.Store = c.st.name
 	e.Namespace = c.path
-	c.st.b.events.emit(e)
+	c.st.b.events.emit(e, func(r any) {
+		c.st.logger.Error("event listener panicked", zap.Stringer("event", e.Kind), zap.Any("panic", r))
+	})
 }
-
-// durationMillis converts for the entry arithmetic, which is in milliseconds.
-func durationMillis(d time.Duration) int64 { return d.Milliseconds() }

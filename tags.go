@@ -2,6 +2,7 @@ package bento
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -35,9 +36,14 @@ type tagRecord struct {
 	ExpiredAt int64 `json:"expiredAt" msgpack:"expiredAt"`
 }
 
+// tagRecheck is how long a tag record read from L2 is trusted when the store
+// has no bus to announce changes: a tag invalidation made by another instance
+// is seen within this time.
+const tagRecheck = 1000 // milliseconds
+
 // tagState is the in-process form of a tag record.
 type tagState struct {
-	loaded    atomic.Bool // L2 was read (or there is no L2)
+	loadedAt  atomic.Int64 // unix ms of the last read from L2; 0: never
 	deletedAt atomic.Int64
 	expiredAt atomic.Int64
 }
@@ -73,19 +79,20 @@ func (t *tagStates) state(tag string) *tagState {
 // (after a bus reconnect, when messages may have been missed).
 func (t *tagStates) reset() {
 	t.m.Range(func(_, v any) bool {
-		v.(*tagState).loaded.Store(false)
+		v.(*tagState).loadedAt.Store(0)
 		return true
 	})
 }
 
-// tag returns the state of tag, reading its record from L2 the first time.
+// tag returns the state of tag, reading its record from L2 the first time
+// and — when no bus keeps it current — again once it is older than tagRecheck.
 func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
 	ts := c.tags.state(tag)
-	if ts.loaded.Load() {
+	if c.l2 == nil {
 		return ts
 	}
-	if c.l2 == nil {
-		ts.loaded.Store(true)
+	now := c.st.b.now()
+	if at := ts.loadedAt.Load(); at != 0 && (c.st.bus != nil || now-at < tagRecheck) {
 		return ts
 	}
 	var raw []byte
@@ -102,7 +109,7 @@ func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
 			ts.merge(e.value.(tagRecord))
 		}
 	}
-	ts.loaded.Store(true)
+	ts.loadedAt.Store(now)
 	return ts
 }
 
@@ -124,10 +131,9 @@ func (c *Cache) judge(ctx context.Context, o *options, key string, e *entry, now
 	return s
 }
 
-// usable reports whether a stale e may still be served under o's grace.
-func usable(o *options, e *entry, now int64) bool {
-	return o.grace > 0 && (e.expiresAt == 0 || now < e.expiresAt+durationMillis(o.grace))
-}
+// usable reports whether a stale entry may be served: with grace on, any
+// stale entry a layer still holds (drivers keep it for TTL + grace).
+func usable(o *options) bool { return o.grace > 0 }
 
 // DeleteByTag removes every entry of this namespace that carries one of the
 // tags and was created before the call, in every layer and on every instance
@@ -145,8 +151,8 @@ func (c *Cache) ExpireByTag(ctx context.Context, tags ...string) error {
 }
 
 func (c *Cache) invalidateTags(ctx context.Context, tags []string, kind wire.Kind) error {
-	if c.st.b.closed.Load() {
-		return ErrClosed
+	if err := c.usable(); err != nil {
+		return err
 	}
 	if len(tags) == 0 {
 		return fmt.Errorf("bento: store %q: invalidating tags: no tag given", c.st.name)
@@ -174,10 +180,7 @@ func (c *Cache) invalidateTags(ctx context.Context, tags []string, kind wire.Kin
 		}
 	}
 	c.publish(ctx, kind, keys...)
-	if len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // applyTag records an invalidation of tag at time at.

@@ -4,9 +4,11 @@
 //
 // Unlike otter's CoarseClock, whose goroutine wakes once per resolution for as
 // long as the clock lives, a Clock parks its goroutine after a while without
-// readers (an idle process then costs nothing) and the next reader, which
-// reads the precise time itself, wakes it. Under testing/synctest this also
-// keeps long fake sleeps from stepping through millions of ticks.
+// readers (an idle process then costs nothing). While parked, readers read the
+// precise time themselves, and two reads within [wakeWindow] wake it: a busy
+// cache wakes it at once, while a lone periodic reader (otter's once-a-second
+// clean-up of an idle cache) does not keep it awake. Under testing/synctest
+// this also keeps long fake sleeps from stepping through millions of ticks.
 package clock
 
 import (
@@ -21,12 +23,16 @@ type Clock struct {
 	resolution time.Duration
 	awake      int // ticks to stay awake after a wake-up
 
-	now  atomic.Int64 // unix ms; 0 while parked
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	now        atomic.Int64 // unix ms; 0 while parked
+	lastParked atomic.Int64 // unix ms of the last read while parked
+	wake       chan struct{}
+	stop       chan struct{}
+	done       chan struct{}
+	once       sync.Once
 }
+
+// wakeWindow is how close two reads of a parked clock must be to wake it.
+const wakeWindow = 10 // milliseconds
 
 // New returns a Clock refreshed every resolution, which parks after
 // awakeFor without a reader. Stop releases its goroutine.
@@ -48,11 +54,14 @@ func (c *Clock) NowMilli() int64 {
 	if now := c.now.Load(); now != 0 {
 		return now
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	now := time.Now().UnixMilli()
+	if now-c.lastParked.Swap(now) <= wakeWindow {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
-	return time.Now().UnixMilli()
+	return now
 }
 
 // NowNano is NowMilli in nanoseconds, for otter's Clock interface.

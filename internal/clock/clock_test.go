@@ -29,7 +29,8 @@ func TestClock_ParksWhenIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := New(time.Millisecond, 10*time.Millisecond)
 		defer c.Stop()
-		c.NowMilli() // wakes it
+		c.NowMilli()
+		c.NowMilli() // two reads in a row wake it
 		synctest.Wait()
 		if c.now.Load() == 0 {
 			t.Fatal("clock not running after a read")
@@ -50,6 +51,21 @@ func TestClock_StopTwice(t *testing.T) {
 		c.Stop()
 		if got, want := c.NowMilli(), time.Now().UnixMilli(); got != want {
 			t.Errorf("NowMilli() after Stop = %d; want the precise %d", got, want)
+		}
+	})
+}
+
+func TestClock_LoneReadsDoNotWake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := New(time.Millisecond, 10*time.Millisecond)
+		defer c.Stop()
+		for range 5 {
+			time.Sleep(time.Second) // a periodic clean-up, once a second
+			c.NowMilli()
+			synctest.Wait()
+			if n := c.now.Load(); n != 0 {
+				t.Fatalf("a read once a second woke the clock (now = %d); want it parked", n)
+			}
 		}
 	})
 }

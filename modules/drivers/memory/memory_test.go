@@ -417,9 +417,32 @@ func TestDriver_Namespace(t *testing.T) {
 	})
 }
 
+// preciseClock reads the precise time, for tests of exact TTL boundaries (the
+// default clock is coarse: see TestDriver_TTLDefaultClock).
+type preciseClock struct{}
+
+func (preciseClock) NowNano() int64                        { return time.Now().UnixNano() }
+func (preciseClock) Tick(d time.Duration) <-chan time.Time { return time.Tick(d) }
+
+func TestDriver_TTLDefaultClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dr := New(Options{})
+		defer dr.Disconnect()
+		dr.Set("k", 1, 100*time.Millisecond)
+		time.Sleep(99 * time.Millisecond)
+		if !dr.Has("k") {
+			t.Error("Has(k) 1ms before its 100ms ttl = false; want true")
+		}
+		time.Sleep(2 * time.Millisecond) // one resolution (1ms) past the ttl
+		if dr.Has("k") {
+			t.Error("Has(k) 1ms past its ttl = true; want false: the default clock lags by at most 1ms")
+		}
+	})
+}
+
 func TestDriver_TTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		dr := newDriver(t, Options{Prefix: "app"})
+		dr := newDriver(t, Options{Prefix: "app", Clock: preciseClock{}})
 		dr.Set("short", 1, 100*time.Millisecond)
 		dr.Set("forever", 2, 0)
 		dr.Set("negative", 3, -time.Second)
@@ -474,7 +497,7 @@ func TestDriver_TTL(t *testing.T) {
 
 func TestDriver_RemainingTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		dr := newDriver(t, Options{Prefix: "app"})
+		dr := newDriver(t, Options{Prefix: "app", Clock: preciseClock{}})
 		ns := dr.Namespace("ns")
 		dr.Set("ttl", 1, 10*time.Second)
 		dr.Set("forever", 2, 0)
