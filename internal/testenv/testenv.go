@@ -1,0 +1,103 @@
+// Package testenv gives bento's tests the addresses of the real servers they
+// run against, read from environment variables with the local defaults.
+//
+// A test asks for a server with [Redis], [Postgres] or [MySQL]. When the
+// server does not answer, the test is skipped with a message naming the
+// variable to set — or, with BENTO_REQUIRE_SERVICES=1 (as CI sets), it fails:
+// a missing server must never turn a CI run green by skipping.
+package testenv
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The variables and their defaults.
+const (
+	RedisVar      = "BENTO_REDIS_ADDR"
+	PostgresVar   = "BENTO_POSTGRES_DSN"
+	MySQLVar      = "BENTO_MYSQL_DSN"
+	RequireVar    = "BENTO_REQUIRE_SERVICES"
+	RedisDefault  = "127.0.0.1:6379"
+	PgDefault     = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	MySQLDefault  = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
+	dialTimeout   = 3 * time.Second
+	requiredValue = "1"
+)
+
+// Required reports whether missing servers fail tests instead of skipping
+// them (BENTO_REQUIRE_SERVICES=1).
+func Required() bool { return os.Getenv(RequireVar) == requiredValue }
+
+// Redis returns the address of the Redis server, or skips (or fails) t.
+func Redis(t testing.TB) string {
+	t.Helper()
+	addr := lookup(RedisVar, RedisDefault)
+	reachable(t, RedisVar, addr)
+	return addr
+}
+
+// Postgres returns the DSN of the PostgreSQL server, or skips (or fails) t.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	dsn := lookup(PostgresVar, PgDefault)
+	host := "127.0.0.1:5432"
+	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
+		host = u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "5432")
+		}
+	}
+	reachable(t, PostgresVar, host)
+	return dsn
+}
+
+// MySQL returns the DSN of the MySQL or MariaDB server (go-sql-driver/mysql
+// form), or skips (or fails) t.
+func MySQL(t testing.TB) string {
+	t.Helper()
+	dsn := lookup(MySQLVar, MySQLDefault)
+	host := "127.0.0.1:3306"
+	if i := strings.Index(dsn, "tcp("); i >= 0 {
+		if j := strings.Index(dsn[i:], ")"); j > 0 {
+			host = dsn[i+len("tcp(") : i+j]
+		}
+	}
+	reachable(t, MySQLVar, host)
+	return dsn
+}
+
+// Prefix returns a fresh random key prefix (or table suffix): letters,
+// digits and "_" only, so it is safe in a key, a channel and a SQL name.
+func Prefix(t testing.TB) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "bt_" + hex.EncodeToString(b[:])
+}
+
+func lookup(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// reachable checks that something answers TCP on addr.
+func reachable(t testing.TB, varName, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err == nil {
+		_ = conn.Close()
+		return
+	}
+	if Required() {
+		t.Fatalf("server at %s (%s) does not answer and %s=1: %v", addr, varName, RequireVar, err)
+	}
+	t.Skipf("server at %s does not answer (%v); set %s to its address, or %s=1 to fail instead", addr, err, varName, RequireVar)
+}
