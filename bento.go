@@ -135,7 +135,9 @@ func (b *Bento) abort() {
 	b.wg.Wait()
 	for _, st := range b.started {
 		if st.bus != nil && st.bus.subscribed {
-			_ = st.bus.bus.Unsubscribe(context.Background(), st.bus.channel)
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			_ = st.bus.bus.Unsubscribe(ctx, st.bus.channel)
+			cancel()
 		}
 		st.def.claimed.Store(false)
 	}

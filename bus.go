@@ -14,6 +14,9 @@ import (
 	"github.com/bentocache/bento/internal/wire"
 )
 
+// closeTimeout bounds the bus work done by Close and by a failed New.
+const closeTimeout = 5 * time.Second
+
 // busLink connects a store to its bus: it publishes this instance's
 // invalidations, applies the other instances' ones to the local L1, queues
 // what could not be published, and resyncs after a reconnect.
@@ -58,7 +61,9 @@ func (bl *busLink) start() error {
 // close makes one last attempt to send what is queued, then disconnects.
 // Messages that still cannot be sent are dropped, and their number logged.
 func (bl *busLink) close() error {
-	bl.flush(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	bl.flush(ctx)
 	if n := bl.queue.len(); n > 0 {
 		bl.st.logger.Warn("bus messages dropped at close", zap.String("channel", bl.channel), zap.Int("messages", n))
 	}
@@ -147,6 +152,9 @@ func (bl *busLink) flush(ctx context.Context) {
 // it read; then it sends what it had queued.
 func (bl *busLink) reconnected() {
 	st := bl.st
+	if st.b.ctx.Err() != nil {
+		return // the manager is closed, or its New failed: not ours any more
+	}
 	st.logger.Info("bus reconnected; resyncing l1", zap.String("channel", bl.channel))
 	st.under("", func(c *Cache) {
 		c.flights.invalidateAll(nil)

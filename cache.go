@@ -24,8 +24,9 @@ type Cache struct {
 	l1   L1Driver // views of this namespace; nil when the layer is absent
 	l2   L2Driver
 
-	flights flights
-	tags    tagStates
+	flights  flights
+	tags     tagStates
+	backoffs backoffs
 
 	err error // set on a Cache for an invalid namespace name: every call fails
 }
@@ -37,12 +38,18 @@ type Cache struct {
 // An empty name, or one in bento's reserved space ("__bento…"), gives a Cache
 // whose every call fails with an error wrapping [ErrInvalidKey].
 func (c *Cache) Namespace(name string) *Cache {
-	if name == "" || strings.HasPrefix(name, reservedPrefix) {
-		return &Cache{st: c.st, path: keys.Join(c.path, name), err: fmt.Errorf(
-			"%w: store %q: namespace %q: a namespace name must be non-empty and must not start with %q",
-			ErrInvalidKey, c.st.name, keys.Join(c.path, name), reservedPrefix)}
+	path := keys.Join(c.path, name)
+	if c.err != nil {
+		return &Cache{st: c.st, path: path, err: c.err}
 	}
-	return c.st.cache(keys.Join(c.path, name))
+	for _, seg := range strings.Split(name, keys.Separator) {
+		if seg == "" || strings.HasPrefix(seg, reservedPrefix) {
+			return &Cache{st: c.st, path: path, err: fmt.Errorf(
+				"%w: store %q: namespace %q: every part of a namespace name must be non-empty and must not start with %q",
+				ErrInvalidKey, c.st.name, path, reservedPrefix)}
+		}
+	}
+	return c.st.cache(path)
 }
 
 // Store returns the name of the store this Cache belongs to.
@@ -155,6 +162,7 @@ func (c *Cache) set(ctx context.Context, key string, value any, o *options) erro
 		return err
 	}
 	c.flights.invalidate(key) // a Set wins over a factory in flight too
+	c.backoffs.forget(key)
 	return c.write(ctx, key, e, o, true)
 }
 
@@ -227,6 +235,7 @@ func (c *Cache) deleteKeys(ctx context.Context, o *options, keys []string) (exis
 	for _, k := range keys {
 		c.flights.invalidate(k)
 	}
+	c.backoffs.forget(keys...)
 	if c.l1 != nil {
 		existed = c.l1.DeleteMany(keys)
 	}
@@ -263,13 +272,12 @@ func (c *Cache) Expire(ctx context.Context, key string, opts ...Option) error {
 		return err
 	}
 	c.flights.invalidate(key)
-	now := c.st.b.now()
-	grace := o.grace.Milliseconds()
+	c.backoffs.forget(key)
 	if c.l1 != nil {
-		c.expireL1(key, now, grace)
+		c.expireL1(key, o.staleTTL())
 	}
 	if c.l2 != nil {
-		err = c.expireL2(ctx, o, key, now)
+		err = c.expireL2(ctx, o, key)
 	}
 	c.emit(Event{Kind: EventExpired, Key: key})
 	if !o.skipBusNotify {
@@ -278,23 +286,23 @@ func (c *Cache) Expire(ctx context.Context, key string, opts ...Option) error {
 	return err
 }
 
-// expireL1 replaces the L1 copy of key with a stale one that lives for the
-// grace period, or removes it without grace.
-func (c *Cache) expireL1(key string, now, grace int64) {
+// expireL1 replaces the L1 copy of key with a stale one that lives for ttl,
+// or removes it when ttl is zero (no grace).
+func (c *Cache) expireL1(key string, ttl time.Duration) {
 	e := c.l1Entry(key)
 	if e == nil {
 		return
 	}
-	if grace <= 0 {
+	if ttl <= 0 {
 		c.l1.Delete(key)
 		return
 	}
-	c.l1.Set(key, e.staled(), time.Duration(grace)*time.Millisecond)
+	c.l1.Set(key, e.staled(), ttl)
 }
 
 // expireL2 rewrites the L2 envelope of key as stale, keeping the encoded value
 // as it is.
-func (c *Cache) expireL2(ctx context.Context, o *options, key string, now int64) error {
+func (c *Cache) expireL2(ctx context.Context, o *options, key string) error {
 	if o.grace <= 0 {
 		_, err := c.l2Call(ctx, o, "delete", key, func() error {
 			_, err := c.l2.Delete(ctx, key)
@@ -316,7 +324,7 @@ func (c *Cache) expireL2(ctx context.Context, o *options, key string, now int64)
 		})
 		return err
 	}
-	_, err = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, s.raw, o.grace) })
+	_, err = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, s.raw, o.staleTTL()) })
 	return err
 }
 
@@ -331,7 +339,10 @@ func (c *Cache) Clear(ctx context.Context, opts ...Option) error {
 	if o.err != nil {
 		return fmt.Errorf("bento: store %q: clear: %w", c.st.name, o.err)
 	}
-	c.st.under(c.path, func(ns *Cache) { ns.flights.invalidateAll(nil) })
+	c.st.under(c.path, func(ns *Cache) {
+		ns.flights.invalidateAll(nil)
+		ns.backoffs.forget()
+	})
 	if c.l1 != nil {
 		c.l1.Clear()
 	}

@@ -19,10 +19,6 @@ type entry struct {
 	expiresAt int64    // logical expiry in unix milliseconds; 0: never
 	createdAt int64    // unix milliseconds
 	tags      []string // nil when untagged
-
-	// backoffUntil (unix ms) is set on a stale entry served after a factory
-	// failure: until then GetOrSet serves it without calling the factory.
-	backoffUntil int64
 }
 
 // Size is the length of the encoded entry: what the memory driver's max_size
@@ -44,9 +40,9 @@ func (e *entry) staled() *entry {
 	return &c
 }
 
-// remaining is how long a copy of e should live physically from now, given
-// the grace of the current call: 0 for a forever entry, and at least 1ms so
-// that a driver never reads a non-positive ttl as "forever".
+// remaining is how long a copy of e read from L2 should live in L1 from
+// now: until its logical expiry plus grace, 0 for a forever entry, and at
+// least 1ms so that a driver never reads a non-positive ttl as "forever".
 func (e *entry) remaining(now int64, grace int64) int64 {
 	if e.expiresAt == 0 {
 		return 0
@@ -61,8 +57,6 @@ type envelope[T any] struct {
 	LogicalExpiration int64    `json:"logicalExpiration" msgpack:"logicalExpiration"`
 	CreatedAt         int64    `json:"createdAt" msgpack:"createdAt"`
 	Tags              []string `json:"tags,omitempty" msgpack:"tags,omitempty"`
-	// BackoffUntil is bento's own field (BentoCache ignores it): see entry.
-	BackoffUntil int64 `json:"backoffUntil,omitempty" msgpack:"backoffUntil,omitempty"`
 }
 
 func (e *entry) envelope() envelope[any] {
@@ -70,7 +64,7 @@ func (e *entry) envelope() envelope[any] {
 	if exp == 0 {
 		exp = foreverMillis
 	}
-	return envelope[any]{Value: e.value, LogicalExpiration: exp, CreatedAt: e.createdAt, Tags: e.tags, BackoffUntil: e.backoffUntil}
+	return envelope[any]{Value: e.value, LogicalExpiration: exp, CreatedAt: e.createdAt, Tags: e.tags}
 }
 
 func fromEnvelope[T any](env *envelope[T], raw []byte) *entry {
@@ -78,7 +72,7 @@ func fromEnvelope[T any](env *envelope[T], raw []byte) *entry {
 	if exp >= foreverMillis {
 		exp = 0
 	}
-	return &entry{value: env.Value, raw: raw, expiresAt: exp, createdAt: env.CreatedAt, tags: env.Tags, backoffUntil: env.BackoffUntil}
+	return &entry{value: env.Value, raw: raw, expiresAt: exp, createdAt: env.CreatedAt, tags: env.Tags}
 }
 
 func encodeEntry(s Serializer, e *entry) error {

@@ -51,7 +51,7 @@ func (fc *FactoryContext[T]) SetOptions(opts ...Option) {
 		}
 	}
 	if fc.opts.storeScoped != "" {
-		fc.opts.fail(fmt.Errorf("bento: option %s applies to a store or the manager, not to a factory", fc.opts.storeScoped))
+		fc.opts.fail(fmt.Errorf("option %s is a store option, not a per-call one", fc.opts.storeScoped))
 	}
 }
 
@@ -163,7 +163,7 @@ func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Fact
 			return valueOf[T](c, key, fresh.e)
 		}
 		stale = s
-		if stale.e != nil && stale.e.backoffUntil > now {
+		if stale.e != nil && c.backoffs.active(key, now) {
 			// The factory failed lately: serve the stale value without retrying.
 			c.hit(key, stale.layer, true)
 			return valueOf[T](c, key, stale.e)
@@ -411,7 +411,8 @@ func (c *Cache) factoryFailed(ctx context.Context, key string, o *options, stale
 		c.st.logger.Error("background factory failed", zap.String("namespace", c.path), zap.String("key", key), zap.Error(err))
 	}
 	if stale.e != nil {
-		cl.e, cl.graced, cl.layer = c.backoff(ctx, key, stale.e, o, cl), true, stale.layer
+		c.backoff(key, o)
+		cl.e, cl.graced, cl.layer = stale.e, true, stale.layer
 		return
 	}
 	cl.err = fe
@@ -420,32 +421,16 @@ func (c *Cache) factoryFailed(ctx context.Context, key string, o *options, stale
 	}
 }
 
-// backoff keeps serving stale after a factory failure: for GraceBackoff, in
-// both layers, GetOrSet returns it without calling the factory again.
-func (c *Cache) backoff(ctx context.Context, key string, stale *entry, o *options, cl *call) *entry {
-	if o.graceBackoff == 0 {
-		return stale
+// backoff records, after a factory failure with a stale value at hand, that
+// key is served stale without calling the factory for GraceBackoff. The
+// record is in-process: the entry itself, and how long the layers keep it,
+// are left as they are.
+func (c *Cache) backoff(key string, o *options) {
+	if o.graceBackoff <= 0 {
+		return
 	}
-	now := c.st.b.now()
-	b := *stale
-	b.backoffUntil = now + max(o.graceBackoff.Milliseconds(), 1) // sub-ms rounds up
-	b.raw = nil
-	ttl := time.Duration(max(b.remaining(now, o.grace.Milliseconds()), b.backoffUntil-now)) * time.Millisecond
-	if b.expiresAt == 0 {
-		ttl = 0
-	}
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	if !cl.writable(b.tags) {
-		return stale
-	}
-	if c.l1 != nil {
-		c.l1.Set(key, &b, ttl)
-	}
-	if c.l2 != nil && encodeEntry(c.st.serializer, &b) == nil {
-		_, _ = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, b.raw, ttl) })
-	}
-	return stale
+	until := c.st.b.now() + max(o.graceBackoff.Milliseconds(), 1) // sub-ms rounds up
+	c.backoffs.set(key, until)
 }
 
 // invoke calls the factory, turning a panic into a *PanicError.

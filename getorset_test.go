@@ -619,7 +619,7 @@ func TestBadInput(t *testing.T) {
 		{"NegativeTTL", c.Set(ctx, "k", 1, bento.TTL(-time.Second)), nil, "TTL must not be negative"},
 		{"NegativeGrace", c.Set(ctx, "k", 1, bento.Grace(-1)), nil, "Grace must not be negative"},
 		{"EmptyTag", c.Set(ctx, "k", 1, bento.Tags("")), nil, "empty tag"},
-		{"StoreOptionPerCall", c.Set(ctx, "k", 1, bento.Prefix("x")), nil, "Prefix applies to a store"},
+		{"StoreOptionPerCall", c.Set(ctx, "k", 1, bento.Prefix("x")), nil, "option Prefix is a store option"},
 		{"Unencodable", c.Set(ctx, "k", make(chan int)), nil, `"users:k": encoding chan int`},
 		{"UnknownStore", func() error { _, err := b.Use("nope"); return err }(), bento.ErrUnknownStore, `"nope"`},
 		{"TypeMismatch", func() error {
@@ -719,5 +719,85 @@ func TestNilValue(t *testing.T) {
 				t.Errorf("Get of a nil value = %v, %v, %v; want <nil>, true, <nil>", v, found, err)
 			}
 		})
+	}
+}
+
+// TestGraceBackoff_KeepsLifetime: serving a stale value under a grace
+// backoff changes neither how long the layers keep it nor its staleness.
+func TestGraceBackoff_KeepsLifetime(t *testing.T) {
+	failing := func(context.Context, *bento.FactoryContext[string]) (string, error) {
+		return "", errors.New("down")
+	}
+	t.Run("NotPastGrace", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := newBento(t, layers[2].store(), bento.TTL(time.Second), bento.Grace(2*time.Second),
+				bento.GraceBackoff(10*time.Second), bento.Timeout(time.Hour))
+			defer b.Close()
+			c := b.Default()
+			ctx := t.Context()
+			_ = c.Set(ctx, "k", "v")
+			time.Sleep(1500 * time.Millisecond)
+			if v, err := bento.GetOrSet(ctx, c, "k", failing); err != nil || v != "v" {
+				t.Fatalf("GetOrSet with a failing factory = %q, %v; want the stale \"v\"", v, err)
+			}
+			time.Sleep(2 * time.Second) // 3.5s: past TTL + grace (3s), inside the backoff
+			if v, found, _ := bento.Get[string](ctx, c, "k"); found {
+				t.Errorf("Get past TTL + grace during a grace backoff = %q, true; want not found", v)
+			}
+		})
+	})
+	t.Run("ExpiredNotCutShort", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := newBento(t, layers[2].store(), bento.Grace(6*time.Hour),
+				bento.GraceBackoff(10*time.Second), bento.Timeout(time.Hour))
+			defer b.Close()
+			c := b.Default()
+			ctx := t.Context()
+			_ = c.Set(ctx, "k", "v")
+			_ = c.Expire(ctx, "k")
+			if v, err := bento.GetOrSet(ctx, c, "k", failing); err != nil || v != "v" {
+				t.Fatalf("GetOrSet with a failing factory = %q, %v; want the stale \"v\"", v, err)
+			}
+			time.Sleep(11 * time.Second)
+			if v, found, _ := bento.Get[string](ctx, c, "k"); !found || v != "v" {
+				t.Errorf("Get 11s after a backoff of 10s on an expired entry with 6h grace = %q, %v; want the stale \"v\"", v, found)
+			}
+		})
+	})
+	t.Run("ExpireEndsIt", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := newBento(t, layers[0].store(), bento.TTL(time.Minute), bento.Grace(time.Hour),
+				bento.GraceBackoff(time.Hour), bento.Timeout(time.Hour))
+			defer b.Close()
+			c := b.Default()
+			ctx := t.Context()
+			_ = c.Set(ctx, "k", "v")
+			time.Sleep(2 * time.Minute)
+			_, _ = bento.GetOrSet(ctx, c, "k", failing) // backs off for an hour
+			_ = c.Set(ctx, "k", "v2")
+			_ = c.Expire(ctx, "k")
+			var runs atomic.Int32
+			if v, _ := bento.GetOrSet(ctx, c, "k", constant("v3", &runs)); v != "v3" || runs.Load() != 1 {
+				t.Errorf("GetOrSet after Set and Expire = %q (factory runs %d); want \"v3\" from the factory: writes end a backoff", v, runs.Load())
+			}
+		})
+	})
+}
+
+func TestNamespace_InvalidNames(t *testing.T) {
+	b := newBento(t, layers[0].store())
+	for _, c := range []*bento.Cache{
+		b.Namespace(""),
+		b.Namespace("__bento"),
+		b.Namespace("users:__bento"),
+		b.Namespace("a::b"),
+		b.Namespace("__bento").Namespace("tag"),
+	} {
+		if err := c.Set(t.Context(), "k", 1); !errors.Is(err, bento.ErrInvalidKey) {
+			t.Errorf("Set on namespace %q = %v; want ErrInvalidKey", c.Path(), err)
+		}
+	}
+	if err := b.Namespace("users").Namespace("posts").Set(t.Context(), "k", 1); err != nil {
+		t.Errorf("Set on a valid nested namespace = %v", err)
 	}
 }

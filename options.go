@@ -83,7 +83,7 @@ func (o *options) with(opts []Option) *options {
 func (o *options) forCall(opts []Option) *options {
 	c := o.with(opts)
 	if c != o && c.storeScoped != "" {
-		c.fail(fmt.Errorf("option %s applies to a store or the manager, not to one call", c.storeScoped))
+		c.fail(fmt.Errorf("option %s is a store option, not a per-call one", c.storeScoped))
 	}
 	return c
 }
@@ -102,6 +102,15 @@ func (o *options) physicalTTL() time.Duration {
 		return 0
 	}
 	return max(o.ttl+o.grace, time.Millisecond) // the logical expiry's resolution
+}
+
+// staleTTL is how long an entry made stale by Expire stays usable: the
+// grace, at least 1ms; 0 without grace.
+func (o *options) staleTTL() time.Duration {
+	if o.grace <= 0 {
+		return 0
+	}
+	return max(o.grace, time.Millisecond)
 }
 
 func (o *options) fail(err error) {

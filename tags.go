@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"go.uber.org/zap"
+
 	"github.com/bentocache/bento/internal/wire"
 )
 
@@ -97,15 +99,23 @@ func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
 	}
 	var raw []byte
 	var found bool
-	ok, _ := c.l2Call(ctx, o, "get", tagKeyPrefix+tag, func() (err error) {
+	ok, err := c.l2Call(ctx, o, "get", tagKeyPrefix+tag, func() (err error) {
 		raw, found, err = c.l2.Get(ctx, tagKeyPrefix+tag)
 		return err
 	})
 	if !ok {
-		return ts // unknown for now: assume no invalidation, ask again next time
+		// Unknown for now: go on with what is known, ask again next time. A
+		// suppressed error was logged by l2Call; this one cannot be returned.
+		if err != nil {
+			c.st.logger.Warn("tag record unreadable", zap.String("namespace", c.path), zap.String("tag", tag), zap.Error(err))
+		}
+		return ts
 	}
 	if found {
-		if e, err := decodeEntry[tagRecord](c.st.serializer, raw); err == nil {
+		e, err := decodeEntry[tagRecord](c.st.serializer, raw)
+		if err != nil {
+			c.st.logger.Warn("tag record undecodable; ignored", zap.String("namespace", c.path), zap.String("tag", tag), zap.Error(err))
+		} else {
 			ts.merge(e.value.(tagRecord))
 		}
 	}

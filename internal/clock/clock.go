@@ -34,8 +34,9 @@ type Clock struct {
 // wakeWindow is how close two reads of a parked clock must be to wake it.
 const wakeWindow = 10 // milliseconds
 
-// New returns a Clock refreshed every resolution, which parks after
-// awakeFor without a reader. Stop releases its goroutine.
+// New returns a Clock refreshed every resolution. Each wake-up keeps it
+// running for awakeFor, then it parks until readers wake it again. Stop
+// releases its goroutine.
 func New(resolution, awakeFor time.Duration) *Clock {
 	c := &Clock{
 		resolution: resolution,
