@@ -55,6 +55,7 @@ type Bento struct {
 	clock  *clock.Clock
 
 	started []*store // in start order, for abort
+	closers []func() // run last by Close (LoadJSON's module context)
 
 	ctx    context.Context // ends at Close: background work stops
 	cancel context.CancelFunc
@@ -199,6 +200,9 @@ func (b *Bento) Close() error {
 		}
 	}
 	b.clock.Stop()
+	for _, f := range b.closers {
+		f()
+	}
 	return errors.Join(errs...)
 }
 

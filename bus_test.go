@@ -222,6 +222,7 @@ func (k nsKey) String() string { return fmt.Sprintf("(%q, %q)", k.ns, k.key) }
 // copy would show. The writer publishes one message, the others publish
 // nothing and apply it once, and the writer ignores its own message.
 func TestBus_ThreeInstancesReadEveryWrite(t *testing.T) {
+	t.Parallel()
 	seed := []struct {
 		k     nsKey
 		value string
@@ -312,6 +313,7 @@ func TestBus_ThreeInstancesReadEveryWrite(t *testing.T) {
 			for writer := range 3 {
 				name := fmt.Sprintf("prefix=%q/%s/by%c", prefix, tt.name, 'A'+writer)
 				t.Run(name, func(t *testing.T) {
+					t.Parallel()
 					synctest.Test(t, func(t *testing.T) {
 						ps := newPeers(t, 3, bento.Prefix(prefix), bento.Grace(time.Hour))
 						defer ps.close()
@@ -374,6 +376,7 @@ func freshL1(v string) read { return read{value: v, found: true, layer: bento.La
 // publisher too; the publisher must not apply it, so its own fresh L1 copy
 // stays fresh and in L1.
 func TestBus_SenderIgnoresOwnMessages(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ps := newPeers(t, 2)
 		defer ps.close()
@@ -397,6 +400,7 @@ func TestBus_SenderIgnoresOwnMessages(t *testing.T) {
 // TestBus_ClearReachesUnopenedNamespace: B only ever opened "users:posts",
 // never "users"; a clear of "users" on A still clears B's copies under it.
 func TestBus_ClearReachesUnopenedNamespace(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		cleared string // the namespace A clears
@@ -406,6 +410,7 @@ func TestBus_ClearReachesUnopenedNamespace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				ps := newPeers(t, 2)
 				defer ps.close()
@@ -429,6 +434,7 @@ func TestBus_ClearReachesUnopenedNamespace(t *testing.T) {
 // TestBus_EmptyPrefixNamespaceClearSparesSibling: with an empty prefix too, a
 // clear of "users" on one instance leaves "usersX" in the others' L1.
 func TestBus_EmptyPrefixNamespaceClearSparesSibling(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ps := newPeers(t, 2, bento.Prefix(""))
 		defer ps.close()
@@ -462,6 +468,7 @@ func TestBus_EmptyPrefixNamespaceClearSparesSibling(t *testing.T) {
 // its L1 for the store and the queued messages are delivered, so B reads A's
 // latest value.
 func TestBus_OutageQueuesAndResyncs(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ps := newPeers(t, 2)
 		defer ps.close()
@@ -508,6 +515,7 @@ func TestBus_OutageQueuesAndResyncs(t *testing.T) {
 // TestBus_RetryQueue: the retry queue deduplicates and, when bounded, drops
 // the oldest message; a negative bound turns it off.
 func TestBus_RetryQueue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		opt    bento.Option // A's retry queue
@@ -550,6 +558,7 @@ func TestBus_RetryQueue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				ps := newPeers(t, 0)
 				defer ps.close()
@@ -595,6 +604,7 @@ func (f *flakyBus) OnReconnect(func()) {}
 // TestBus_RetryOnInterval: a queued message is resent on the retry interval,
 // without a reconnect.
 func TestBus_RetryOnInterval(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const interval = 100 * time.Millisecond
 		ps := newPeers(t, 0)
@@ -628,6 +638,7 @@ func TestBus_RetryOnInterval(t *testing.T) {
 // messages still work. A well-formed foreign message first shows that the
 // channel is the right one.
 func TestBus_MalformedMessageDropped(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ps := newPeers(t, 2)
 		defer ps.close()
@@ -682,4 +693,69 @@ func TestBus_MalformedMessageDropped(t *testing.T) {
 			t.Errorf("Get(k) on B after the malformed messages and A's Set = %v; want %q", got, "v2")
 		}
 	})
+}
+
+// TestBus_MessageWinsOverFactoryInFlight: a bus message about a key arriving
+// while this instance's factory for that key runs keeps the factory's result
+// from being written over the other instance's change. The callers still get
+// the factory's value.
+func TestBus_MessageWinsOverFactoryInFlight(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		op   func(ctx context.Context, a *peer) error
+		want read // what both read afterwards
+	}{
+		{"Set", func(ctx context.Context, a *peer) error { return a.cache("users").Set(ctx, "k", "from A") },
+			read{value: "from A", found: true}},
+		{"Delete", func(ctx context.Context, a *peer) error {
+			_, err := a.cache("users").Delete(ctx, "k")
+			return err
+		}, read{}},
+		{"Expire", func(ctx context.Context, a *peer) error { return a.cache("users").Expire(ctx, "k") }, read{}},
+		{"ClearNamespace", func(ctx context.Context, a *peer) error { return a.cache("users").Clear(ctx) }, read{}},
+		{"ClearRoot", func(ctx context.Context, a *peer) error { return a.cache("").Clear(ctx) }, read{}},
+		{"DeleteByTag", func(ctx context.Context, a *peer) error { return a.cache("users").DeleteByTag(ctx, "x") }, read{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				ps := newPeers(t, 2)
+				defer ps.close()
+				a, b := ps.list[0], ps.list[1]
+				ctx := t.Context()
+
+				release := make(chan struct{})
+				type result struct {
+					v   string
+					err error
+				}
+				done := make(chan result, 1)
+				go func() {
+					v, err := bento.GetOrSet(ctx, b.cache("users"), "k", func(ctx context.Context, fc *bento.FactoryContext[string]) (string, error) {
+						fc.SetTags("x")
+						<-release
+						return "from B", nil
+					})
+					done <- result{v, err}
+				}()
+				synctest.Wait() // B's factory is running
+				if err := tt.op(ctx, a); err != nil {
+					t.Fatalf("%s on A = %v; want no error", tt.name, err)
+				}
+				close(release)
+				if r := <-done; r.err != nil || r.v != "from B" {
+					t.Errorf("GetOrSet(k) on B, whose factory ran across %s on A = %q, %v; want %q, nil", tt.name, r.v, r.err, "from B")
+				}
+				for _, p := range []*peer{a, b} {
+					got := p.read(t, "users", "k")
+					got.layer = 0
+					if got != tt.want {
+						t.Errorf("Get(users, k) on %s after %s on A during B's factory = %v; want %v", p.name, tt.name, got, tt.want)
+					}
+				}
+			})
+		})
+	}
 }

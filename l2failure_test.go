@@ -52,6 +52,7 @@ func l2Errors(l *peerLog) []*bento.L2Error {
 // default: Get, GetOrSet and Set go on with L1 and the factory, and every
 // failure is an error event carrying an *L2Error.
 func TestL2Failure_SuppressedWithL1(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fl := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
 		p := startPeer(t, "A", bento.NewStore().UseL1(memory.New(memory.Options{})).UseL2(fl))
@@ -137,6 +138,7 @@ func contains(list []string, s string) bool {
 // on the store or the call, L2 failures are returned as *L2Error naming the
 // store, the operation and the key.
 func TestL2Failure_NotSuppressed(t *testing.T) {
+	t.Parallel()
 	configs := []struct {
 		name     string
 		store    func(l2 bento.L2Driver) *bento.Store
@@ -190,6 +192,7 @@ func TestL2Failure_NotSuppressed(t *testing.T) {
 	for _, cfg := range configs {
 		for _, op := range ops {
 			t.Run(cfg.name+"/"+op.name, func(t *testing.T) {
+				t.Parallel()
 				synctest.Test(t, func(t *testing.T) {
 					fl := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
 					p := startPeer(t, "A", cfg.store(fl))
@@ -222,6 +225,7 @@ func TestL2Failure_NotSuppressed(t *testing.T) {
 // Expire and Clear with L2 down still change the local L1 and still publish on
 // the bus; then, not suppressed, they return an *L2Error.
 func TestL2Failure_InvalidationsApplyLocallyAndPublish(t *testing.T) {
+	t.Parallel()
 	ops := []struct {
 		name string
 		do   func(ctx context.Context, c *bento.Cache) error
@@ -245,6 +249,7 @@ func TestL2Failure_InvalidationsApplyLocallyAndPublish(t *testing.T) {
 				name = op.name + "/not suppressed"
 			}
 			t.Run(name, func(t *testing.T) {
+				t.Parallel()
 				synctest.Test(t, func(t *testing.T) {
 					ps := newPeers(t, 0)
 					defer ps.close()
@@ -291,6 +296,7 @@ func TestL2Failure_InvalidationsApplyLocallyAndPublish(t *testing.T) {
 // TestL2Failure_FailedSetNotPublished: a Set whose L2 write failed (and was
 // suppressed) tells no other instance: their copy is still what L2 holds.
 func TestL2Failure_FailedSetNotPublished(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ps := newPeers(t, 0)
 		defer ps.close()
@@ -331,6 +337,7 @@ func TestL2Failure_FailedSetNotPublished(t *testing.T) {
 // the breaker's duration — every namespace of the store — then one trial call
 // decides: a success closes the breaker, a failure opens it again.
 func TestL2Failure_CircuitBreaker(t *testing.T) {
+	t.Parallel()
 	const span = 100 * time.Millisecond
 	newBreakerPeer := func(t *testing.T, l2 bento.L2Driver, opts ...bento.Option) *peer {
 		t.Helper()
@@ -345,6 +352,7 @@ func TestL2Failure_CircuitBreaker(t *testing.T) {
 	}
 
 	t.Run("opens, then a successful trial closes it", func(t *testing.T) {
+		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			fl := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
 			p := newBreakerPeer(t, fl)
@@ -394,6 +402,7 @@ func TestL2Failure_CircuitBreaker(t *testing.T) {
 	})
 
 	t.Run("a failed trial opens it again", func(t *testing.T) {
+		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			fl := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
 			p := newBreakerPeer(t, fl)
@@ -419,6 +428,7 @@ func TestL2Failure_CircuitBreaker(t *testing.T) {
 	})
 
 	t.Run("open, not suppressed: ErrCircuitOpen", func(t *testing.T) {
+		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			fl := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
 			p := newBreakerPeer(t, fl, bento.SuppressL2Errors(false))
@@ -440,6 +450,7 @@ func TestL2Failure_CircuitBreaker(t *testing.T) {
 	})
 
 	t.Run("half-open: one trial at a time", func(t *testing.T) {
+		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			gate := &gatedL2{L2Driver: mapstore.NewL2(mapstore.L2Options{}), st: &gateState{}}
 			fl := faultl2.Wrap(gate)
@@ -526,6 +537,7 @@ func (g *gatedL2) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // TestL2Failure_CorruptEntry: bytes in L2 that do not decode as an entry are
 // a miss and an error event, never a panic; GetOrSet then runs the factory.
 func TestL2Failure_CorruptEntry(t *testing.T) {
+	t.Parallel()
 	payloads := []struct {
 		name string
 		raw  string
@@ -551,6 +563,7 @@ func TestL2Failure_CorruptEntry(t *testing.T) {
 	for _, shape := range shapes {
 		for _, pl := range payloads {
 			t.Run(shape.name+"/"+pl.name, func(t *testing.T) {
+				t.Parallel()
 				synctest.Test(t, func(t *testing.T) {
 					m := mapstore.NewL2(mapstore.L2Options{})
 					p := startPeer(t, "A", shape.store(m))
@@ -594,6 +607,106 @@ func TestL2Failure_CorruptEntry(t *testing.T) {
 					}
 					if v, found, err := bento.Get[string](ctx, users, "k"); err != nil || !found || v != "fresh" {
 						t.Errorf("Get(k) after GetOrSet replaced a corrupt entry = %q, %t, %v; want %q", v, found, err, "fresh")
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestL2Failure_WrongTypeIsNotCorrupt: an L2 entry that decodes, but not as
+// the type asked for, is a type mismatch (ErrTypeMismatch, as from L1), not a
+// corrupt entry: it is not reported as undecodable and not removed from L2.
+func TestL2Failure_WrongTypeIsNotCorrupt(t *testing.T) {
+	t.Parallel()
+	shapes := []struct {
+		name  string
+		store func(l2 bento.L2Driver) *bento.Store
+	}{
+		{"L2", func(l2 bento.L2Driver) *bento.Store { return bento.NewStore().UseL2(l2) }},
+		// A second instance reads the entry from L2 into its own L1.
+		{"L1L2", func(l2 bento.L2Driver) *bento.Store {
+			return bento.NewStore().UseL1(memory.New(memory.Options{})).UseL2(l2)
+		}},
+	}
+	for _, shape := range shapes {
+		t.Run(shape.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				m := mapstore.NewL2(mapstore.L2Options{})
+				writer := startPeer(t, "A", shape.store(m))
+				defer writer.b.Close()
+				reader := startPeer(t, "B", shape.store(m))
+				defer reader.b.Close()
+				ctx := t.Context()
+				writer.mustSet(t, "users", "n", "text")
+
+				v, found, err := bento.Get[int](ctx, reader.cache("users"), "n")
+				if !errors.Is(err, bento.ErrTypeMismatch) {
+					t.Errorf("Get[int](n) on an L2 entry holding a string = %d, %t, %v; want an error wrapping ErrTypeMismatch", v, found, err)
+				}
+				if _, found, _ := m.Get(ctx, "bento:users:n"); !found {
+					t.Errorf("L2 entry bento:users:n after Get[int](n) = not found; want it kept")
+				}
+				if got := reader.read(t, "users", "n"); !got.found || got.value != "text" {
+					t.Errorf("Get[string](n) after Get[int](n) = %v; want %q", got, "text")
+				}
+			})
+		})
+	}
+}
+
+// TestL2Failure_TagInvalidationWithL2Down: DeleteByTag and ExpireByTag with
+// L2 down still apply locally and on the other instances through the bus;
+// then, not suppressed, they return an *L2Error.
+func TestL2Failure_TagInvalidationWithL2Down(t *testing.T) {
+	t.Parallel()
+	kinds := []struct {
+		name       string
+		invalidate func(c *bento.Cache, ctx context.Context, tags ...string) error
+		want       func(r read) bool
+		says       string
+	}{
+		{"DeleteByTag", (*bento.Cache).DeleteByTag, func(r read) bool { return !r.found }, "not found"},
+		{"ExpireByTag", (*bento.Cache).ExpireByTag, func(r read) bool { return r.found && r.graced }, "graced"},
+	}
+	for _, suppressed := range []bool{false, true} {
+		for _, kind := range kinds {
+			name := kind.name + "/suppressed"
+			if !suppressed {
+				name = kind.name + "/not suppressed"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					ps := newPeers(t, 0, bento.Grace(time.Hour))
+					defer ps.close()
+					fl := faultl2.Wrap(ps.l2)
+					a := ps.addWith(t, fl, busmem.New(busmem.Options{Hub: ps.hub}), bento.SuppressL2Errors(suppressed))
+					b := ps.add(t)
+					a.mustSet(t, "users", "k", "v", bento.Tags("x"))
+					a.read(t, "users", "k")
+					b.read(t, "users", "k")
+					advance(5 * time.Millisecond)
+					ps.resetEvents()
+
+					fl.Fail(errDown)
+					err := kind.invalidate(a.cache("users"), t.Context(), "x")
+					if suppressed {
+						if err != nil {
+							t.Errorf("%s(x) with L2 down, suppressed = %v; want no error", kind.name, err)
+						}
+					} else {
+						asL2Error(t, kind.name+"(x) with L2 down", err)
+					}
+					if got := b.ev.count(bento.EventBusReceived, nil); got != 1 {
+						t.Errorf("%s(x) with A's L2 down: bus messages applied by B = %d; want 1", kind.name, got)
+					}
+					if got := a.read(t, "users", "k", bento.SuppressL2Errors(true)); !kind.want(got) {
+						t.Errorf("Get(users, k) on A after %s(x) with L2 down = %v; want %s", kind.name, got, kind.says)
+					}
+					if got := b.read(t, "users", "k"); !kind.want(got) {
+						t.Errorf("Get(users, k) on B after %s(x) on A with A's L2 down = %v; want %s", kind.name, got, kind.says)
 					}
 				})
 			})

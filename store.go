@@ -253,10 +253,25 @@ func l2Get[T any](ctx context.Context, c *Cache, o *options, key string) (*entry
 	}
 	e, err := decodeEntry[T](c.st.serializer, raw)
 	if err != nil {
+		if meta, merr := decodeEntry[rawValue](c.st.serializer, raw); merr == nil {
+			// A sound entry whose value is not a T: the caller's mistake, not
+			// a corrupt entry; it stays for the readers of the right type.
+			var zero T
+			return nil, fmt.Errorf("%w: store %q: key %q: the stored value %s does not decode as a %T: %w",
+				ErrTypeMismatch, c.st.name, qualified(c.path, key), abbreviate(meta.value.(rawValue)), zero, err)
+		}
 		c.corrupt(ctx, key, err)
 		return nil, nil
 	}
 	return e, nil
+}
+
+// abbreviate shows at most 40 bytes of an encoded value in an error.
+func abbreviate(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
+	}
+	return string(b)
 }
 
 // corrupt handles an L2 entry that does not decode: it is reported, removed,

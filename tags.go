@@ -206,7 +206,11 @@ func (c *Cache) applyTag(tag string, kind wire.Kind, at int64) {
 // persistTag merges the in-process record of tag into its L2 record.
 func (c *Cache) persistTag(ctx context.Context, o *options, tag string) error {
 	key := tagKeyPrefix + tag
-	ts := c.tag(ctx, o, tag) // merges what L2 has
+	// Read L2 afresh, whatever is cached: another instance may have raised the
+	// other field meanwhile, and a write must only ever raise both.
+	ts := c.tags.state(tag)
+	ts.loadedAt.Store(0)
+	c.tag(ctx, o, tag)
 	rec := tagRecord{DeletedAt: ts.deletedAt.Load(), ExpiredAt: ts.expiredAt.Load()}
 	e := &entry{value: rec, createdAt: c.st.b.now()}
 	if err := encodeEntry(c.st.serializer, e); err != nil {

@@ -44,8 +44,10 @@ func counted(v string, runs *atomic.Int32) bento.Factory[string] {
 // one of the tags, even under grace (BentoCache issue #71); other entries stay
 // fresh, and GetOrSet runs the factory instead of serving the old value.
 func TestTags_DeleteByTagIsHardDelete(t *testing.T) {
+	t.Parallel()
 	for _, shape := range tagShapes {
 		t.Run(shape.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
 				defer p.b.Close()
@@ -87,8 +89,10 @@ func TestTags_DeleteByTagIsHardDelete(t *testing.T) {
 // stale: usable under grace (a graced hit), missing for Has and without
 // grace, and refreshed by the next GetOrSet.
 func TestTags_ExpireByTagKeepsStale(t *testing.T) {
+	t.Parallel()
 	for _, shape := range tagShapes {
 		t.Run(shape.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
 				defer p.b.Close()
@@ -135,6 +139,7 @@ func TestTags_ExpireByTagKeepsStale(t *testing.T) {
 // even within the same millisecond (the fake clock does not move here), is
 // not affected by it.
 func TestTags_LaterEntriesUnaffected(t *testing.T) {
+	t.Parallel()
 	kinds := []struct {
 		name       string
 		invalidate func(c *bento.Cache, ctx context.Context, tags ...string) error
@@ -145,6 +150,7 @@ func TestTags_LaterEntriesUnaffected(t *testing.T) {
 	for _, kind := range kinds {
 		for _, shape := range tagShapes {
 			t.Run(kind.name+"/"+shape.name, func(t *testing.T) {
+				t.Parallel()
 				synctest.Test(t, func(t *testing.T) {
 					p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
 					defer p.b.Close()
@@ -182,8 +188,10 @@ func TestTags_LaterEntriesUnaffected(t *testing.T) {
 // TestTags_ScopedToNamespace: invalidating a tag in one namespace leaves the
 // entries of other namespaces (and of the root) that carry the same tag.
 func TestTags_ScopedToNamespace(t *testing.T) {
+	t.Parallel()
 	for _, shape := range tagShapes {
 		t.Run(shape.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
 				defer p.b.Close()
@@ -215,8 +223,10 @@ func TestTags_ScopedToNamespace(t *testing.T) {
 // TestTags_FromFactory: tags given by fc.SetTags in a factory, or by the Tags
 // option of GetOrSet, are the entry's tags; SetTags replaces the option's.
 func TestTags_FromFactory(t *testing.T) {
+	t.Parallel()
 	for _, shape := range tagShapes {
 		t.Run(shape.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
 				defer p.b.Close()
@@ -277,6 +287,7 @@ func TestTags_FromFactory(t *testing.T) {
 // others through the bus, and an instance started later through the tag
 // records in L2.
 func TestTags_AcrossInstances(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ps := newPeers(t, 3, bento.Grace(time.Hour))
 		defer ps.close()
@@ -317,6 +328,7 @@ func TestTags_AcrossInstances(t *testing.T) {
 // right after A's tag invalidation — in the same millisecond — is not
 // affected by it, on B or on A.
 func TestTags_LaterEntryOnAnotherInstance(t *testing.T) {
+	t.Parallel()
 	kinds := []struct {
 		name       string
 		invalidate func(c *bento.Cache, ctx context.Context, tags ...string) error
@@ -326,6 +338,7 @@ func TestTags_LaterEntryOnAnotherInstance(t *testing.T) {
 	}
 	for _, kind := range kinds {
 		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				ps := newPeers(t, 2, bento.Grace(time.Hour))
 				defer ps.close()
@@ -352,6 +365,7 @@ func TestTags_LaterEntryOnAnotherInstance(t *testing.T) {
 // bento's internal tag records ("__bento…"), in Key or in Keys — also when
 // reading them from L2 fails.
 func TestTags_BookkeepingHiddenFromEvents(t *testing.T) {
+	t.Parallel()
 	internal := func(t *testing.T, p *peer) {
 		t.Helper()
 		for _, e := range p.ev.all() {
@@ -367,6 +381,7 @@ func TestTags_BookkeepingHiddenFromEvents(t *testing.T) {
 		}
 	}
 	t.Run("bus", func(t *testing.T) {
+		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			ps := newPeers(t, 2, bento.Grace(time.Hour))
 			defer ps.close()
@@ -402,6 +417,7 @@ func TestTags_BookkeepingHiddenFromEvents(t *testing.T) {
 		})
 	})
 	t.Run("l2 failing", func(t *testing.T) {
+		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			fl := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
 			p := startPeer(t, "A", bento.NewStore(bento.Grace(time.Hour)).UseL1(memory.New(memory.Options{})).UseL2(fl))
@@ -422,6 +438,68 @@ func TestTags_BookkeepingHiddenFromEvents(t *testing.T) {
 				t.Fatalf("error events with L2 failing = 0; want some (the test would prove nothing)")
 			}
 			internal(t, p)
+		})
+	})
+}
+
+// TestTags_RecordsMergeInL2: two instances invalidate the same tag without
+// hearing of each other — the bus is down, or there is none — A deletes by it,
+// then B expires by it. The L2 record must keep both, so that an instance
+// started later still sees A's delete (the entry gone, not merely stale).
+func TestTags_RecordsMergeInL2(t *testing.T) {
+	t.Parallel()
+	scenario := func(t *testing.T, a, b *peer, startC func() *peer) {
+		t.Helper()
+		ctx := t.Context()
+		a.mustSet(t, "users", "k", "v", bento.Tags("x"))
+		b.read(t, "users", "k") // B reads tag x's record (none yet)
+		advance(5 * time.Millisecond)
+		if err := a.cache("users").DeleteByTag(ctx, "x"); err != nil {
+			t.Fatalf("DeleteByTag(x) on A = %v; want no error", err)
+		}
+		advance(time.Millisecond)
+		if err := b.cache("users").ExpireByTag(ctx, "x"); err != nil {
+			t.Fatalf("ExpireByTag(x) on B = %v; want no error", err)
+		}
+		// C reads first: a read that finds the entry gone also removes it
+		// from L2, which would hide a lost record from C.
+		c := startC()
+		for _, p := range []*peer{c, a} {
+			if got := p.read(t, "users", "k"); got.found {
+				t.Errorf("Get(users, k) on %s after DeleteByTag(x) on A, then ExpireByTag(x) on B = %v; want not found", p.name, got)
+			}
+		}
+	}
+	t.Run("bus outage", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			ps := newPeers(t, 2, bento.Grace(time.Hour))
+			defer ps.close()
+			ps.hub.Partition()
+			scenario(t, ps.list[0], ps.list[1], func() *peer {
+				ps.hub.Heal()
+				synctest.Wait()
+				return ps.add(t) // started after the outage: knows only what L2 says
+			})
+		})
+	})
+	t.Run("no bus", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			l2 := mapstore.NewL2(mapstore.L2Options{})
+			var list []*peer
+			defer func() {
+				for _, p := range list {
+					_ = p.b.Close()
+				}
+			}()
+			start := func(name string) *peer {
+				p := startPeer(t, name, bento.NewStore(bento.Grace(time.Hour)).UseL1(memory.New(memory.Options{})).UseL2(l2))
+				list = append(list, p)
+				return p
+			}
+			a, b := start("A"), start("B")
+			scenario(t, a, b, func() *peer { return start("C") })
 		})
 	})
 }

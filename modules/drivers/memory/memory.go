@@ -24,16 +24,23 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/maypok86/otter/v2"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/clock"
 	"github.com/bentocache/bento/internal/keys"
+	"github.com/bentocache/bento/internal/lease"
 )
+
+func init() { caddy.RegisterModule(Driver{}) }
 
 // Driver is a [bento.L1Driver] that keeps entries in an otter cache. The
 // module ID will be bento.drivers.memory; it serves the L1 layer only.
@@ -41,7 +48,19 @@ import (
 // A Driver returned by [New] and the views returned by [Driver.Namespace]
 // share one cache. A Driver is safe for concurrent use.
 type Driver struct {
-	s *store
+	// Bound on the number of entries. Default: none.
+	MaxItems int `json:"max_items,omitempty"`
+	// Bound on the total size of the entries, in bytes or with a unit
+	// ("64MiB"), counting each entry's encoded size. Default: none.
+	MaxSize bento.Size `json:"max_size,omitempty"`
+	// Entries larger than this are not stored, e.g. "1MiB". Default: none.
+	MaxEntrySize bento.Size `json:"max_entry_size,omitempty"`
+	// Put before every key, as "prefix:namespace:key". Default: none (the
+	// store's own prefix still applies).
+	Prefix string `json:"prefix,omitempty"`
+
+	s    *store
+	pool *lease.Lease // set when the store came from the usage pool
 	// prefix is "prefix:namespace…" as built by keys.Join; "" for none.
 	prefix string
 	// keyPrefix is keys.ClearPrefix(prefix): what every key of this view
@@ -129,6 +148,12 @@ type sizer interface{ Size() int }
 // invalid options are reported by [Driver.Validate], and until then a
 // negative bound is treated as no bound.
 func New(o Options) *Driver {
+	return &Driver{s: newStore(o), prefix: o.Prefix, keyPrefix: keys.ClearPrefix(o.Prefix)}
+}
+
+// newStore builds the otter cache that o describes: the one way in that New
+// and Provision share.
+func newStore(o Options) *store {
 	s := &store{o: o}
 	maxItems := max(o.MaxItems, 0)
 	maxSize := max(o.MaxSize, 0)
@@ -158,7 +183,94 @@ func New(o Options) *Driver {
 	}
 	// The options are valid by construction: New cannot fail.
 	s.cache = otter.Must(oo)
-	return &Driver{s: s, prefix: o.Prefix, keyPrefix: keys.ClearPrefix(o.Prefix)}
+	return s
+}
+
+// CaddyModule returns the Caddy module information.
+func (Driver) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.drivers.memory", New: func() caddy.Module { return new(Driver) }}
+}
+
+// stores shares caches across config reloads: the same store with the same
+// settings keeps its L1 contents.
+var stores = caddy.NewUsagePool()
+
+// Provision builds the driver from its JSON fields, sharing the cache of an
+// identical driver of the same store from the previous config. No I/O.
+func (dr *Driver) Provision(ctx caddy.Context) error {
+	o := Options{MaxItems: dr.MaxItems, MaxSize: int64(dr.MaxSize), MaxEntrySize: int64(dr.MaxEntrySize), Prefix: dr.Prefix}
+	key := fmt.Sprintf("%s|%d|%d|%d", bento.StoreName(ctx), o.MaxItems, o.MaxSize, o.MaxEntrySize)
+	s, l, err := lease.Acquire(stores, key, func() (*store, error) { return newStore(o), nil })
+	if err != nil {
+		return err
+	}
+	s.o = o // the options of this driver, for Validate
+	dr.s, dr.pool, dr.prefix, dr.keyPrefix = s, l, o.Prefix, keys.ClearPrefix(o.Prefix)
+	return nil
+}
+
+// Cleanup releases the driver's share of its cache.
+func (dr *Driver) Cleanup() error { return dr.Disconnect() }
+
+// UnmarshalCaddyfile sets the driver up from a Caddyfile block:
+//
+//	memory {
+//		max_items      <n>
+//		max_size       <size>
+//		max_entry_size <size>
+//		prefix         <prefix>
+//	}
+func (dr *Driver) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "max_items":
+			var v string
+			if !d.Args(&v) {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return d.Errf("max_items: %q is not a whole number", v)
+			}
+			dr.MaxItems = n
+		case "max_size", "max_entry_size":
+			name := d.Val()
+			var v string
+			if !d.Args(&v) {
+				return d.ArgErr()
+			}
+			size, err := bento.ParseSize(v)
+			if err != nil {
+				return d.Errf("%s: %v", name, err)
+			}
+			if name == "max_size" {
+				dr.MaxSize = size
+			} else {
+				dr.MaxEntrySize = size
+			}
+		case "prefix":
+			if !d.Args(&dr.Prefix) {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unknown memory driver option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// Destruct stops the cache's goroutines and the clock the store owns; the
+// usage pool calls it when the last driver using the store lets go.
+func (s *store) Destruct() error {
+	s.cache.StopAllGoroutines()
+	if s.clock != nil {
+		s.clock.Stop()
+	}
+	return nil
 }
 
 // Validate reports negative bounds in the options given to [New], every
@@ -182,7 +294,7 @@ func (dr *Driver) Validate() error {
 // nest, and are cheap: they share dr's cache and hold only their prefix.
 func (dr *Driver) Namespace(namespace string) bento.L1Driver {
 	prefix := keys.Join(dr.prefix, namespace)
-	return &Driver{s: dr.s, prefix: prefix, keyPrefix: keys.ClearPrefix(prefix)}
+	return &Driver{s: dr.s, pool: dr.pool, prefix: prefix, keyPrefix: keys.ClearPrefix(prefix)}
 }
 
 // Get returns the value stored under key, if it has not expired. Get does
@@ -285,11 +397,10 @@ func (dr *Driver) RemainingTTL(key string) (ttl time.Duration, found bool) {
 // the periodic removal of expired entries (which are never returned anyway).
 // It never fails.
 func (dr *Driver) Disconnect() error {
-	dr.s.cache.StopAllGoroutines()
-	if dr.s.clock != nil {
-		dr.s.clock.Stop()
+	if dr.pool != nil {
+		return dr.pool.Release()
 	}
-	return nil
+	return dr.s.Destruct()
 }
 
 // WeighsValues reports whether the driver measures values, that is whether
@@ -391,4 +502,9 @@ var (
 	_ bento.L1Driver  = (*Driver)(nil)
 	_ bento.WeighedL1 = (*Driver)(nil)
 	_ bento.Validator = (*Driver)(nil)
+
+	_ caddy.Provisioner     = (*Driver)(nil)
+	_ caddy.Validator       = (*Driver)(nil)
+	_ caddy.CleanerUpper    = (*Driver)(nil)
+	_ caddyfile.Unmarshaler = (*Driver)(nil)
 )
