@@ -14,6 +14,9 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
 )
 
@@ -25,6 +28,8 @@ var (
 	// [Bus.Disconnect].
 	ErrClosed = errors.New("memory bus: bus closed")
 )
+
+func init() { caddy.RegisterModule(Bus{}) }
 
 // defaultHub connects every Bus created with a nil [Options.Hub].
 var defaultHub = NewHub()
@@ -97,11 +102,47 @@ type Bus struct {
 // New returns a bus on o.Hub (or the default hub). It does no I/O and never
 // fails.
 func New(o Options) *Bus {
-	h := o.Hub
-	if h == nil {
-		h = defaultHub
+	b := &Bus{}
+	b.init(o)
+	return b
+}
+
+func (b *Bus) init(o Options) {
+	b.hub = o.Hub
+	if b.hub == nil {
+		b.hub = defaultHub
 	}
-	return &Bus{hub: h, subs: make(map[string]*subscription)}
+	b.subs = make(map[string]*subscription)
+}
+
+// CaddyModule returns the Caddy module information.
+func (Bus) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.buses.memory", New: func() caddy.Module { return new(Bus) }}
+}
+
+// Provision puts a bus from config on the process-wide default hub, so that
+// the stores of one server see each other. It has no options.
+func (b *Bus) Provision(caddy.Context) error {
+	b.init(Options{})
+	return nil
+}
+
+// Cleanup disconnects the bus.
+func (b *Bus) Cleanup() error { return b.Disconnect() }
+
+// UnmarshalCaddyfile reads the block of the memory bus, which takes no
+// options:
+//
+//	memory
+func (b *Bus) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Errf("the memory bus takes no options, got %q", d.Val())
+	}
+	return nil
 }
 
 // Publish delivers a copy of payload to every subscription to channel on
@@ -302,4 +343,9 @@ func (s *subscription) stop() {
 }
 
 // Interface guards
-var _ bento.Bus = (*Bus)(nil)
+var (
+	_ bento.Bus             = (*Bus)(nil)
+	_ caddy.Provisioner     = (*Bus)(nil)
+	_ caddy.CleanerUpper    = (*Bus)(nil)
+	_ caddyfile.Unmarshaler = (*Bus)(nil)
+)

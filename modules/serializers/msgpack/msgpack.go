@@ -1,0 +1,49 @@
+// Package msgpack is bento's MessagePack serializer (module
+// bento.serializers.msgpack), on github.com/vmihailenco/msgpack/v5: smaller
+// entries and faster decoding than JSON, at the price of bytes a person
+// cannot read. Struct fields are named by their msgpack tag, else their json
+// tag, else their Go name, so a type encodes with the same names as in JSON.
+package msgpack
+
+import (
+	"bytes"
+
+	"github.com/caddyserver/caddy/v2"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
+
+	"github.com/bentocache/bento"
+)
+
+func init() { caddy.RegisterModule(Serializer{}) }
+
+// Serializer encodes entries as MessagePack. Module ID:
+// bento.serializers.msgpack. The envelope has the same four fields as
+// BentoCache's (value, logicalExpiration, createdAt, tags).
+type Serializer struct{}
+
+// CaddyModule returns the Caddy module information.
+func (Serializer) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.serializers.msgpack", New: func() caddy.Module { return new(Serializer) }}
+}
+
+// Marshal encodes v as MessagePack.
+func (Serializer) Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := vmsgpack.NewEncoder(&buf)
+	enc.SetCustomStructTag("json")
+	enc.UseCompactInts(true)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Unmarshal decodes MessagePack data into v.
+func (Serializer) Unmarshal(data []byte, v any) error {
+	dec := vmsgpack.NewDecoder(bytes.NewReader(data))
+	dec.SetCustomStructTag("json")
+	return dec.Decode(v)
+}
+
+// Interface guards
+var _ bento.Serializer = Serializer{}
