@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/cfblock"
 )
 
 var (
@@ -135,14 +136,7 @@ func (b *Bus) Cleanup() error { return b.Disconnect() }
 //
 //	memory
 func (b *Bus) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the module name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if d.NextBlock(0) {
-		return d.Errf("the memory bus takes no options, got %q", d.Val())
-	}
-	return nil
+	return cfblock.NoOptions(d, "the memory bus")
 }
 
 // Publish delivers a copy of payload to every subscription to channel on

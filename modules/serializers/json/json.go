@@ -4,8 +4,10 @@ package json
 
 import (
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/cfblock"
 )
 
 func init() { caddy.RegisterModule(Serializer{}) }
@@ -26,5 +28,15 @@ func (Serializer) Marshal(v any) ([]byte, error) { return bento.JSON().Marshal(v
 // Unmarshal decodes JSON data into v.
 func (Serializer) Unmarshal(data []byte, v any) error { return bento.JSON().Unmarshal(data, v) }
 
+// UnmarshalCaddyfile reads the serializer's line, which takes no options:
+//
+//	serializer json
+func (*Serializer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return cfblock.NoOptions(d, "the json serializer")
+}
+
 // Interface guards
-var _ bento.Serializer = Serializer{}
+var (
+	_ bento.Serializer      = Serializer{}
+	_ caddyfile.Unmarshaler = (*Serializer)(nil)
+)

@@ -9,9 +9,11 @@ import (
 	"bytes"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	vmsgpack "github.com/vmihailenco/msgpack/v5"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/cfblock"
 )
 
 func init() { caddy.RegisterModule(Serializer{}) }
@@ -45,5 +47,15 @@ func (Serializer) Unmarshal(data []byte, v any) error {
 	return dec.Decode(v)
 }
 
+// UnmarshalCaddyfile reads the serializer's line, which takes no options:
+//
+//	serializer msgpack
+func (*Serializer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return cfblock.NoOptions(d, "the msgpack serializer")
+}
+
 // Interface guards
-var _ bento.Serializer = Serializer{}
+var (
+	_ bento.Serializer      = Serializer{}
+	_ caddyfile.Unmarshaler = (*Serializer)(nil)
+)

@@ -1,0 +1,208 @@
+// Package caddyfile adds the global option "bento" to the Caddyfile: it turns
+// the stores described there into the JSON of the Caddy app "bento" (see
+// bento.ManagerConfig), so that `bento adapt` shows it and `bento run` runs
+// it. Every driver, adapter, bus and serializer parses its own block.
+//
+//	{
+//		bento {
+//			default main
+//			defaults {
+//				ttl   30m
+//				grace 6h
+//			}
+//			store main {
+//				ttl 1h
+//				l1 memory {
+//					max_size 64MiB
+//				}
+//				l2 redis {
+//					addrs 127.0.0.1:6379
+//				}
+//				bus redis
+//				serializer msgpack
+//			}
+//		}
+//	}
+//
+// This package imports Caddy's HTTP Caddyfile adapter; it stays out of the
+// root package and the drivers, so that a library user compiles neither.
+package caddyfile
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	cfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/bentocache/bento"
+)
+
+func init() { httpcaddyfile.RegisterGlobalOption("bento", parseGlobal) }
+
+// parseGlobal parses the "bento" global option into the app's JSON.
+func parseGlobal(d *cfile.Dispenser, _ any) (any, error) {
+	d.Next() // the option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	mc := bento.ManagerConfig{Stores: make(map[string]json.RawMessage)}
+	var warnings []caddyconfig.Warning
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "default":
+			if !d.Args(&mc.Default) {
+				return nil, d.ArgErr()
+			}
+		case "defaults":
+			var oc bento.OptionsConfig
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				if err := parseOption(d, &oc); err != nil {
+					return nil, err
+				}
+			}
+			if oc.BusChannel != "" {
+				return nil, d.Errf("bus_channel applies to one store: set it in the store block")
+			}
+			mc.Defaults = caddyconfig.JSON(oc, &warnings)
+		case "store":
+			var name string
+			if !d.Args(&name) {
+				return nil, d.Errf("store needs a name: store <name> { … }")
+			}
+			if _, dup := mc.Stores[name]; dup {
+				return nil, d.Errf("store %q is defined twice", name)
+			}
+			sc, err := parseStore(d, &warnings)
+			if err != nil {
+				return nil, err
+			}
+			mc.Stores[name] = caddyconfig.JSON(sc, &warnings)
+		default:
+			return nil, d.Errf("unknown bento option %q (want default, defaults or store)", d.Val())
+		}
+	}
+	if len(mc.Stores) == 0 {
+		return nil, d.Err("bento: no store defined: add store <name> { … }")
+	}
+	return httpcaddyfile.App{Name: "bento", Value: caddyconfig.JSON(mc, &warnings)}, nil
+}
+
+// parseStore parses the block of one store.
+func parseStore(d *cfile.Dispenser, warnings *[]caddyconfig.Warning) (*bento.StoreConfig, error) {
+	sc := new(bento.StoreConfig)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		layer := d.Val()
+		switch layer {
+		case "l1", "l2", "bus", "serializer":
+			namespace, key := "bento.drivers", "driver"
+			switch layer {
+			case "bus":
+				namespace, key = "bento.buses", "bus"
+			case "serializer":
+				namespace, key = "bento.serializers", "serializer"
+			}
+			raw, err := parseModule(d, namespace, key, warnings)
+			if err != nil {
+				return nil, err
+			}
+			switch layer {
+			case "l1":
+				sc.L1Raw = raw
+			case "l2":
+				sc.L2Raw = raw
+			case "bus":
+				sc.BusRaw = raw
+			case "serializer":
+				sc.SerializerRaw = raw
+			}
+		default:
+			if err := parseOption(d, &sc.OptionsConfig); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return sc, nil
+}
+
+// parseModule parses "<layer> <name> [{ … }]": the module named name in
+// namespace unmarshals its own tokens.
+func parseModule(d *cfile.Dispenser, namespace, key string, warnings *[]caddyconfig.Warning) (json.RawMessage, error) {
+	layer := d.Val()
+	if !d.NextArg() {
+		return nil, d.Errf("%s needs a module name, e.g. %s memory", layer, layer)
+	}
+	name := d.Val()
+	id := namespace + "." + name
+	if _, err := caddy.GetModule(id); err != nil {
+		return nil, d.Errf("%s: module %q is not compiled in; build a binary that has it with: xbento build --with <the Go module that registers %s>", layer, id, id)
+	}
+	unm, err := cfile.UnmarshalModule(d, id)
+	if err != nil {
+		return nil, err
+	}
+	return caddyconfig.JSONModuleObject(unm, key, name, warnings), nil
+}
+
+// parseOption parses one store option line into oc.
+func parseOption(d *cfile.Dispenser, oc *bento.OptionsConfig) error {
+	name := d.Val()
+	var arg string
+	if !d.Args(&arg) {
+		return d.Errf("%s needs a value", name)
+	}
+	if d.NextArg() {
+		return d.Errf("%s takes one value, got more", name)
+	}
+	dur := func(dst **caddy.Duration) error {
+		v, err := caddy.ParseDuration(arg)
+		if err != nil {
+			return d.Errf("%s: invalid duration %q: %v", name, arg, err)
+		}
+		cd := caddy.Duration(v)
+		*dst = &cd
+		return nil
+	}
+	switch name {
+	case "ttl":
+		return dur(&oc.TTL)
+	case "grace":
+		return dur(&oc.Grace)
+	case "grace_backoff":
+		return dur(&oc.GraceBackoff)
+	case "timeout":
+		return dur(&oc.Timeout)
+	case "hard_timeout":
+		return dur(&oc.HardTimeout)
+	case "lock_timeout":
+		return dur(&oc.LockTimeout)
+	case "l2_circuit_breaker":
+		return dur(&oc.L2CircuitBreaker)
+	case "retry_interval":
+		return dur(&oc.RetryInterval)
+	case "prefix":
+		if arg == `""` {
+			arg = ""
+		}
+		oc.Prefix = &arg
+	case "suppress_l2_errors":
+		on, err := strconv.ParseBool(arg)
+		if err != nil {
+			return d.Errf("%s: want true or false, got %q", name, arg)
+		}
+		oc.SuppressL2Errors = &on
+	case "bus_channel":
+		oc.BusChannel = arg
+	case "retry_queue_size":
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return d.Errf("%s: want a whole number, got %q", name, arg)
+		}
+		oc.RetryQueueSize = &n
+	default:
+		return d.Errf("unknown store option %q", name)
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package caddyfile_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/bentocache/bento"
+	_ "github.com/bentocache/bento/caddyfile"
+	_ "github.com/bentocache/bento/modules/buses/memory"
+	_ "github.com/bentocache/bento/modules/drivers/memory"
+	_ "github.com/bentocache/bento/modules/serializers/msgpack"
+)
+
+// adapt runs the Caddyfile adapter and returns apps.bento.
+func adapt(t *testing.T, src string) (json.RawMessage, error) {
+	t.Helper()
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		return nil, err
+	}
+	var cfg struct {
+		Apps map[string]json.RawMessage `json:"apps"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("adapted config is not JSON: %v", err)
+	}
+	return cfg.Apps["bento"], nil
+}
+
+func TestCaddyfile_RoundTrip(t *testing.T) {
+	app, err := adapt(t, `{
+	bento {
+		default main
+		defaults {
+			ttl 30m
+			grace 6h
+		}
+		store main {
+			ttl 1h
+			prefix app
+			lock_timeout 2s
+			suppress_l2_errors true
+			retry_queue_size 100
+			l1 memory {
+				max_items 1000
+				max_size 64MiB
+			}
+			bus memory
+			serializer msgpack
+		}
+		store sessions {
+			l1 memory
+		}
+	}
+}
+`)
+	if err != nil {
+		t.Fatalf("adapt = %v", err)
+	}
+	for _, want := range []string{`"default":"main"`, `"ttl":3600000000000`, `"driver":"memory"`, `"max_size":67108864`, `"bus":"memory"`, `"serializer":"msgpack"`, `"prefix":"app"`} {
+		if !strings.Contains(string(app), want) {
+			t.Errorf("adapted JSON %s lacks %s", app, want)
+		}
+	}
+	b, err := bento.LoadJSON(t.Context(), app)
+	if err != nil {
+		t.Fatalf("LoadJSON(adapted) = %v", err)
+	}
+	defer b.Close()
+	c := b.Namespace("users")
+	if err := c.Set(t.Context(), "42", "Ada"); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, _ := bento.Get[string](t.Context(), c, "42"); !found || v != "Ada" {
+		t.Errorf("Get through a store built from the Caddyfile = %q, %v; want \"Ada\"", v, found)
+	}
+}
+
+func TestCaddyfile_Errors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		says      []string
+	}{
+		{"UnknownModule", "{\n\tbento {\n\t\tstore s {\n\t\t\tl2 cassandra\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:4", `"bento.drivers.cassandra"`, "xbento build --with"}},
+		{"BadDuration", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\tttl 30x\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", "ttl", `"30x"`}},
+		{"BadSize", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory {\n\t\t\t\tmax_size lots\n\t\t\t}\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", "max_size", `"lots"`}},
+		{"UnknownOption", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\ttll 1m\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", `unknown store option "tll"`}},
+		{"UnknownDriverOption", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory {\n\t\t\t\tmax_itemz 3\n\t\t\t}\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", `"max_itemz"`}},
+		{"MissingModuleName", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:4", "l1 needs a module name"}},
+		{"NoStore", "{\n\tbento {\n\t}\n}\n", []string{"no store"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, tt.src)
+			if err == nil {
+				t.Fatalf("adapt succeeded; want an error saying %q", tt.says)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("adapt error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+// TestCaddyfile_WrongLayer: the Caddyfile adapts, and loading says which
+// layer is wrong.
+func TestCaddyfile_WrongLayer(t *testing.T) {
+	app, err := adapt(t, "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\tl2 memory\n\t\t}\n\t}\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bento.LoadJSON(t.Context(), app)
+	if err == nil || !strings.Contains(err.Error(), `field "l2": module "bento.drivers.memory" is not an L2 driver`) {
+		t.Errorf("LoadJSON = %v; want the wrong layer named", err)
+	}
+}
