@@ -3,6 +3,7 @@ package bento
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -22,7 +23,66 @@ func init() { caddy.RegisterModule(App{}) }
 type App struct {
 	ManagerConfig
 
-	b *Bento
+	b      *Bento
+	counts map[string]*Counters // per store, from the manager's events
+}
+
+// Counters are the running totals of one store since the app started: what
+// the admin API shows. The library does not count; the app does, from
+// events, so that a program without the app pays nothing for them.
+type Counters struct {
+	L1Hits     atomic.Int64
+	L2Hits     atomic.Int64
+	GracedHits atomic.Int64
+	Misses     atomic.Int64
+	Writes     atomic.Int64
+	Deletes    atomic.Int64
+	Clears     atomic.Int64
+	Expires    atomic.Int64
+	Errors     atomic.Int64
+	BusOut     atomic.Int64
+	BusIn      atomic.Int64
+}
+
+// count adds an event to c.
+func (c *Counters) count(e Event) {
+	switch e.Kind {
+	case EventHit:
+		switch {
+		case e.Graced:
+			c.GracedHits.Add(1)
+		case e.Layer == LayerL2:
+			c.L2Hits.Add(1)
+		default:
+			c.L1Hits.Add(1)
+		}
+	case EventMiss:
+		c.Misses.Add(1)
+	case EventWritten:
+		c.Writes.Add(1)
+	case EventDeleted:
+		c.Deletes.Add(1)
+	case EventCleared:
+		c.Clears.Add(1)
+	case EventExpired:
+		c.Expires.Add(1)
+	case EventError:
+		c.Errors.Add(1)
+	case EventBusPublished:
+		c.BusOut.Add(1)
+	case EventBusReceived:
+		c.BusIn.Add(1)
+	}
+}
+
+// Snapshot returns the counters as a map, for JSON.
+func (c *Counters) Snapshot() map[string]int64 {
+	return map[string]int64{
+		"l1_hits": c.L1Hits.Load(), "l2_hits": c.L2Hits.Load(), "graced_hits": c.GracedHits.Load(),
+		"misses": c.Misses.Load(), "writes": c.Writes.Load(), "deletes": c.Deletes.Load(),
+		"clears": c.Clears.Load(), "expires": c.Expires.Load(), "errors": c.Errors.Load(),
+		"bus_published": c.BusOut.Load(), "bus_received": c.BusIn.Load(),
+	}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -40,6 +100,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.b = b
+	a.counts = make(map[string]*Counters, len(a.Stores))
+	for _, name := range b.Stores() {
+		a.counts[name] = new(Counters)
+	}
+	b.On(func(e Event) {
+		if c := a.counts[e.Store]; c != nil {
+			c.count(e)
+		}
+	})
 	return nil
 }
 
@@ -57,6 +126,41 @@ func (a *App) Stop() error {
 
 // Manager returns the app's manager.
 func (a *App) Manager() *Bento { return a.b }
+
+// Counters returns the running totals of the store called name, or nil.
+func (a *App) Counters(name string) *Counters { return a.counts[name] }
+
+// StoreLayers describes the layers of the store called name: for each of
+// "l1", "l2", "bus" and "serializer" that it has, the module ID (or the Go
+// type of a driver that is not a module).
+func (a *App) StoreLayers(name string) map[string]string {
+	st := a.b.stores[name]
+	if st == nil {
+		return nil
+	}
+	out := make(map[string]string)
+	describe := func(layer string, v any) {
+		if v == nil {
+			return
+		}
+		if id := caddy.GetModuleID(v); id != "" {
+			out[layer] = id
+		} else {
+			out[layer] = fmt.Sprintf("%T", v)
+		}
+	}
+	if st.l1Driver != nil {
+		describe("l1", st.l1Driver)
+	}
+	if st.l2Driver != nil {
+		describe("l2", st.l2Driver)
+	}
+	if st.bus != nil {
+		describe("bus", st.bus.bus)
+	}
+	describe("serializer", st.serializer)
+	return out
+}
 
 // Use returns the root of the store called name.
 func (a *App) Use(name string) (*Cache, error) {

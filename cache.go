@@ -108,7 +108,7 @@ func (c *Cache) newEntry(key string, value any, o *options) (*entry, error) {
 	}
 	if (c.l2 != nil && !o.skipL2Write) || c.st.encodeL1 {
 		if err := encodeEntry(c.st.serializer, e); err != nil {
-			return nil, fmt.Errorf("bento: store %q: key %q: encoding %T: %w", c.st.name, qualified(c.path, key), value, err)
+			return nil, fmt.Errorf("%w: store %q: key %q: encoding %T: %w", ErrUnencodable, c.st.name, qualified(c.path, key), value, err)
 		}
 	}
 	return e, nil

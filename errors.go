@@ -25,7 +25,28 @@ var (
 	ErrUnknownStore = errors.New("bento: unknown store")
 	// ErrClosed is returned by calls on a manager after [Bento.Close].
 	ErrClosed = errors.New("bento: closed")
+	// ErrInvalidOption is wrapped by the error of a call, store or manager
+	// given an invalid option (a negative duration, an empty tag, a store
+	// option on one call).
+	ErrInvalidOption = errors.New("bento: invalid option")
+	// ErrInvalidTag is wrapped by the error of DeleteByTag or ExpireByTag
+	// called with no tag or an empty one.
+	ErrInvalidTag = errors.New("bento: invalid tag")
+	// ErrUnencodable is wrapped by the error of a write whose value the
+	// store's serializer cannot encode.
+	ErrUnencodable = errors.New("bento: value cannot be encoded")
 )
+
+// optionError is an invalid option: its message says which and why, and it
+// matches [ErrInvalidOption].
+type optionError struct{ msg string }
+
+func (e *optionError) Error() string        { return e.msg }
+func (e *optionError) Is(target error) bool { return target == ErrInvalidOption }
+
+func invalidOption(format string, args ...any) error {
+	return &optionError{msg: fmt.Sprintf(format, args...)}
+}
 
 // FactoryError reports a failed (or panicking) factory. It wraps the cause.
 type FactoryError struct {

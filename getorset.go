@@ -51,7 +51,7 @@ func (fc *FactoryContext[T]) SetOptions(opts ...Option) {
 		}
 	}
 	if fc.opts.storeScoped != "" {
-		fc.opts.fail(fmt.Errorf("option %s is a store option, not a per-call one", fc.opts.storeScoped))
+		fc.opts.fail(invalidOption("option %s is a store option, not a per-call one", fc.opts.storeScoped))
 	}
 }
 

@@ -616,11 +616,12 @@ func TestBadInput(t *testing.T) {
 		{"EmptyKeyGetOrSet", func() error { _, err := bento.GetOrSet(ctx, c, "", nop); return err }(), bento.ErrInvalidKey, "empty key"},
 		{"ReservedKey", c.Set(ctx, "__bento:tag:x", 1), bento.ErrInvalidKey, "__bento:tag:x"},
 		{"NilFactory", func() error { _, err := bento.GetOrSet[int](ctx, c, "k", nil); return err }(), nil, `"users:k": nil factory`},
-		{"NegativeTTL", c.Set(ctx, "k", 1, bento.TTL(-time.Second)), nil, "TTL must not be negative"},
-		{"NegativeGrace", c.Set(ctx, "k", 1, bento.Grace(-1)), nil, "Grace must not be negative"},
-		{"EmptyTag", c.Set(ctx, "k", 1, bento.Tags("")), nil, "empty tag"},
-		{"StoreOptionPerCall", c.Set(ctx, "k", 1, bento.Prefix("x")), nil, "option Prefix is a store option"},
-		{"Unencodable", c.Set(ctx, "k", make(chan int)), nil, `"users:k": encoding chan int`},
+		{"NegativeTTL", c.Set(ctx, "k", 1, bento.TTL(-time.Second)), bento.ErrInvalidOption, "TTL must not be negative"},
+		{"NegativeGrace", c.Set(ctx, "k", 1, bento.Grace(-1)), bento.ErrInvalidOption, "Grace must not be negative"},
+		{"EmptyTag", c.Set(ctx, "k", 1, bento.Tags("")), bento.ErrInvalidOption, "empty tag"},
+		{"StoreOptionPerCall", c.Set(ctx, "k", 1, bento.Prefix("x")), bento.ErrInvalidOption, "option Prefix is a store option"},
+		{"Unencodable", c.Set(ctx, "k", make(chan int)), bento.ErrUnencodable, `"users:k": encoding chan int`},
+		{"NoTag", c.DeleteByTag(ctx), bento.ErrInvalidTag, "no tag given"},
 		{"UnknownStore", func() error { _, err := b.Use("nope"); return err }(), bento.ErrUnknownStore, `"nope"`},
 		{"TypeMismatch", func() error {
 			_ = c.Set(ctx, "n", "text")

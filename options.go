@@ -1,8 +1,6 @@
 package bento
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -83,7 +81,7 @@ func (o *options) with(opts []Option) *options {
 func (o *options) forCall(opts []Option) *options {
 	c := o.with(opts)
 	if c != o && c.storeScoped != "" {
-		c.fail(fmt.Errorf("option %s is a store option, not a per-call one", c.storeScoped))
+		c.fail(invalidOption("option %s is a store option, not a per-call one", c.storeScoped))
 	}
 	return c
 }
@@ -122,7 +120,7 @@ func (o *options) fail(err error) {
 func durationOption(name string, d time.Duration, set func(*options)) Option {
 	return optionFunc(func(o *options) {
 		if d < 0 {
-			o.fail(fmt.Errorf("option %s must not be negative, got %s", name, d))
+			o.fail(invalidOption("option %s must not be negative, got %s", name, d))
 			return
 		}
 		set(o)
@@ -177,7 +175,7 @@ func Tags(tags ...string) Option {
 	return optionFunc(func(o *options) {
 		for _, t := range tags {
 			if t == "" {
-				o.fail(errors.New("option Tags: empty tag"))
+				o.fail(invalidOption("option Tags: empty tag"))
 				return
 			}
 		}
@@ -236,7 +234,7 @@ func BusChannel(name string) Option {
 	return storeOption("BusChannel", func(o *options) {
 		o.channelSet = true
 		if name == "" {
-			o.fail(errors.New("option BusChannel: empty channel name"))
+			o.fail(invalidOption("option BusChannel: empty channel name"))
 			return
 		}
 		o.busChannel = name
@@ -251,7 +249,7 @@ func BusChannel(name string) Option {
 func RetryQueue(max int, interval time.Duration) Option {
 	return storeOption("RetryQueue", func(o *options) {
 		if interval < 0 {
-			o.fail(fmt.Errorf("option RetryQueue: interval must not be negative, got %s", interval))
+			o.fail(invalidOption("option RetryQueue: interval must not be negative, got %s", interval))
 			return
 		}
 		o.retryQueueSize = max

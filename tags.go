@@ -165,11 +165,11 @@ func (c *Cache) invalidateTags(ctx context.Context, tags []string, kind wire.Kin
 		return err
 	}
 	if len(tags) == 0 {
-		return fmt.Errorf("bento: store %q: invalidating tags: no tag given", c.st.name)
+		return fmt.Errorf("%w: store %q: invalidating tags: no tag given", ErrInvalidTag, c.st.name)
 	}
 	for _, t := range tags {
 		if t == "" {
-			return fmt.Errorf("bento: store %q: invalidating tags: empty tag", c.st.name)
+			return fmt.Errorf("%w: store %q: invalidating tags: empty tag", ErrInvalidTag, c.st.name)
 		}
 	}
 	o := &c.st.opts

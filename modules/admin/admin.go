@@ -1,0 +1,267 @@
+// Package admin is the admin API of bento on a running server (module
+// admin.api.bento): list the stores with their layers and counters; get,
+// set and delete a key; clear a store or a namespace; delete and expire by
+// tag. JSON in and out; errors are JSON with an HTTP status.
+//
+//	GET    /bento/stores
+//	GET    /bento/stores/{store}/keys/{key}?namespace=users
+//	PUT    /bento/stores/{store}/keys/{key}?namespace=users   {"value": …, "ttl": "10m", "tags": ["t"]}
+//	DELETE /bento/stores/{store}/keys/{key}?namespace=users
+//	POST   /bento/stores/{store}/clear?namespace=users
+//	POST   /bento/stores/{store}/tags/delete?namespace=users  {"tags": ["t"]}
+//	POST   /bento/stores/{store}/tags/expire?namespace=users  {"tags": ["t"]}
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/bentocache/bento"
+)
+
+func init() { caddy.RegisterModule(API{}) }
+
+// maxBody bounds a request body.
+const maxBody = 8 << 20
+
+// API is the admin router of bento. Module ID: admin.api.bento. Caddy loads
+// it with the admin endpoint; it finds the bento app of the running config
+// on each request.
+type API struct {
+	ctx caddy.Context
+	mux *http.ServeMux
+}
+
+// CaddyModule returns the Caddy module information.
+func (API) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "admin.api.bento", New: func() caddy.Module { return new(API) }}
+}
+
+// Provision keeps the config's context, through which requests find the app.
+func (a *API) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.mux = http.NewServeMux()
+	a.mux.Handle("GET /bento/stores", a.handle(a.listStores))
+	a.mux.Handle("GET /bento/stores/{store}/keys/{key}", a.handle(a.getKey))
+	a.mux.Handle("PUT /bento/stores/{store}/keys/{key}", a.handle(a.setKey))
+	a.mux.Handle("DELETE /bento/stores/{store}/keys/{key}", a.handle(a.deleteKey))
+	a.mux.Handle("POST /bento/stores/{store}/clear", a.handle(a.clear))
+	a.mux.Handle("POST /bento/stores/{store}/tags/{action}", a.handle(a.tags))
+	return nil
+}
+
+// Routes returns the admin routes.
+func (a *API) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/bento/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+// serve dispatches to the mux and turns a miss of the mux into a JSON error.
+func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		return apiError(http.StatusNotFound, fmt.Errorf("no bento admin route for %s %s", r.Method, r.URL.Path))
+	}
+	var err error
+	a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), errKey{}, &err)))
+	return err
+}
+
+// errKey carries, through the mux, where a handler puts its error for
+// Caddy's admin server to render as JSON.
+type errKey struct{}
+
+// handle adapts a handler that returns a value or an error.
+func (a *API) handle(f func(r *http.Request, app *bento.App) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		errp := r.Context().Value(errKey{}).(*error)
+		app, err := a.app()
+		if err == nil {
+			var v any
+			if v, err = f(r, app); err == nil {
+				w.Header().Set("Content-Type", "application/json")
+				err = json.NewEncoder(w).Encode(v)
+			}
+		}
+		*errp = err
+	})
+}
+
+func (a *API) app() (*bento.App, error) {
+	v, err := a.ctx.AppIfConfigured("bento")
+	if err != nil {
+		return nil, apiError(http.StatusNotFound, errors.New("the running config has no bento app"))
+	}
+	return v.(*bento.App), nil
+}
+
+type storeInfo struct {
+	Name     string            `json:"name"`
+	Default  bool              `json:"default"`
+	Layers   map[string]string `json:"layers"`
+	Counters map[string]int64  `json:"counters"`
+}
+
+func (a *API) listStores(_ *http.Request, app *bento.App) (any, error) {
+	m := app.Manager()
+	def := m.Default().Store()
+	out := []storeInfo{}
+	for _, name := range m.Stores() {
+		out = append(out, storeInfo{Name: name, Default: name == def, Layers: app.StoreLayers(name), Counters: app.Counters(name).Snapshot()})
+	}
+	return out, nil
+}
+
+// cache returns the namespace of the request's store.
+func cache(r *http.Request, app *bento.App) (*bento.Cache, error) {
+	c, err := app.Use(r.PathValue("store"))
+	if err != nil {
+		return nil, apiError(http.StatusNotFound, err)
+	}
+	if ns := r.URL.Query().Get("namespace"); ns != "" {
+		c = c.Namespace(ns)
+	}
+	return c, nil
+}
+
+type keyValue struct {
+	Key   string `json:"key"`
+	Found bool   `json:"found"`
+	Value any    `json:"value,omitempty"`
+}
+
+func (a *API) getKey(r *http.Request, app *bento.App) (any, error) {
+	c, err := cache(r, app)
+	if err != nil {
+		return nil, err
+	}
+	key := r.PathValue("key")
+	v, found, err := bento.Get[any](r.Context(), c, key)
+	if err != nil {
+		return nil, apiError(statusOf(err), err)
+	}
+	return keyValue{Key: key, Found: found, Value: v}, nil
+}
+
+type setRequest struct {
+	Value any      `json:"value"`
+	TTL   string   `json:"ttl,omitempty"`
+	Tags  []string `json:"tags,omitempty"`
+}
+
+func (a *API) setKey(r *http.Request, app *bento.App) (any, error) {
+	c, err := cache(r, app)
+	if err != nil {
+		return nil, err
+	}
+	var req setRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	var opts []bento.Option
+	if req.TTL != "" {
+		d, err := caddy.ParseDuration(req.TTL)
+		if err != nil {
+			return nil, apiError(http.StatusBadRequest, fmt.Errorf("ttl: %w", err))
+		}
+		opts = append(opts, bento.TTL(d))
+	}
+	if len(req.Tags) > 0 {
+		opts = append(opts, bento.Tags(req.Tags...))
+	}
+	key := r.PathValue("key")
+	if err := c.Set(r.Context(), key, req.Value, opts...); err != nil {
+		return nil, apiError(statusOf(err), err)
+	}
+	return keyValue{Key: key, Found: true, Value: req.Value}, nil
+}
+
+func (a *API) deleteKey(r *http.Request, app *bento.App) (any, error) {
+	c, err := cache(r, app)
+	if err != nil {
+		return nil, err
+	}
+	deleted, err := c.Delete(r.Context(), r.PathValue("key"))
+	if err != nil {
+		return nil, apiError(statusOf(err), err)
+	}
+	return map[string]bool{"deleted": deleted}, nil
+}
+
+func (a *API) clear(r *http.Request, app *bento.App) (any, error) {
+	c, err := cache(r, app)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Clear(r.Context()); err != nil {
+		return nil, apiError(statusOf(err), err)
+	}
+	return map[string]string{"cleared": c.Store(), "namespace": c.Path()}, nil
+}
+
+func (a *API) tags(r *http.Request, app *bento.App) (any, error) {
+	c, err := cache(r, app)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Tags []string `json:"tags"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	switch action := r.PathValue("action"); action {
+	case "delete":
+		err = c.DeleteByTag(r.Context(), req.Tags...)
+	case "expire":
+		err = c.ExpireByTag(r.Context(), req.Tags...)
+	default:
+		return nil, apiError(http.StatusNotFound, fmt.Errorf("unknown tag action %q (want delete or expire)", action))
+	}
+	if err != nil {
+		return nil, apiError(statusOf(err), err)
+	}
+	return map[string]any{"tags": req.Tags}, nil
+}
+
+// decode reads a JSON body strictly.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apiError(http.StatusBadRequest, fmt.Errorf("request body: %w", err))
+	}
+	return nil
+}
+
+// statusOf maps bento's errors to HTTP statuses.
+func statusOf(err error) int {
+	var l2 *bento.L2Error
+	switch {
+	case errors.Is(err, bento.ErrInvalidKey), errors.Is(err, bento.ErrTypeMismatch),
+		errors.Is(err, bento.ErrInvalidOption), errors.Is(err, bento.ErrInvalidTag),
+		errors.Is(err, bento.ErrUnencodable):
+		return http.StatusBadRequest
+	case errors.Is(err, bento.ErrUnknownStore):
+		return http.StatusNotFound
+	case errors.As(err, &l2):
+		return http.StatusBadGateway
+	case errors.Is(err, bento.ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func apiError(status int, err error) error {
+	return caddy.APIError{HTTPStatus: status, Err: err}
+}
+
+// Interface guards
+var (
+	_ caddy.AdminRouter = (*API)(nil)
+	_ caddy.Provisioner = (*API)(nil)
+)

@@ -1,0 +1,199 @@
+package admin_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/bentocache/bento"
+	_ "github.com/bentocache/bento/modules/admin"
+	_ "github.com/bentocache/bento/modules/buses/memory"
+	_ "github.com/bentocache/bento/modules/drivers/memory"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// run starts Caddy with the bento app under apps.bento and the admin API on
+// a loopback port; it stops Caddy when the test ends.
+func run(t *testing.T, admin, app string) {
+	t.Helper()
+	cfg := fmt.Sprintf(`{"admin": {"listen": %q, "config": {"persist": false}}, "apps": {"bento": %s}}`, admin, app)
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		t.Fatalf("caddy.Load = %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+}
+
+func call(t *testing.T, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: body %q is not JSON: %v", method, url, raw, err)
+	}
+	m, _ := out.(map[string]any)
+	if m == nil {
+		m = map[string]any{"list": out}
+	}
+	return resp.StatusCode, m
+}
+
+const app = `{
+	"default": "main",
+	"stores": {
+		"main": {"ttl": "1h", "l1": {"driver": "memory", "max_items": 1000}, "bus": {"bus": "memory"}},
+		"other": {"l1": {"driver": "memory"}}
+	}
+}`
+
+func TestAPI(t *testing.T) {
+	admin := freeAddr(t)
+	run(t, admin, app)
+	base := "http://" + admin + "/bento/stores"
+
+	status, out := call(t, "PUT", base+"/main/keys/42?namespace=users", `{"value": {"name": "Ada"}, "ttl": "10m", "tags": ["team:7"]}`)
+	if status != http.StatusOK {
+		t.Fatalf("PUT key = %d %v; want 200", status, out)
+	}
+	status, out = call(t, "GET", base+"/main/keys/42?namespace=users", "")
+	if status != http.StatusOK || out["found"] != true || out["value"].(map[string]any)["name"] != "Ada" {
+		t.Fatalf("GET key = %d %v; want found with name Ada", status, out)
+	}
+
+	// The same value through the Go API of the running app.
+	a, err := caddy.ActiveContext().AppIfConfigured("bento")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := a.(*bento.App).Use("main")
+	v, found, err := bento.Get[map[string]any](t.Context(), c.Namespace("users"), "42")
+	if err != nil || !found || v["name"] != "Ada" {
+		t.Errorf("Go Get of a key set through the admin API = %v, %v, %v; want name Ada", v, found, err)
+	}
+
+	status, out = call(t, "GET", base, "")
+	list, _ := out["list"].([]any)
+	if status != http.StatusOK || len(list) != 2 {
+		t.Fatalf("GET stores = %d %v; want the two stores", status, out)
+	}
+	main := list[0].(map[string]any)
+	layers := main["layers"].(map[string]any)
+	counters := main["counters"].(map[string]any)
+	if main["name"] != "main" || main["default"] != true || layers["l1"] != "bento.drivers.memory" || layers["bus"] != "bento.buses.memory" {
+		t.Errorf("store main = %v; want default, l1 bento.drivers.memory, bus bento.buses.memory", main)
+	}
+	if counters["writes"] != float64(1) || counters["l1_hits"].(float64) < 1 {
+		t.Errorf("counters of main = %v; want 1 write and at least 1 l1 hit", counters)
+	}
+
+	status, _ = call(t, "POST", base+"/main/tags/delete?namespace=users", `{"tags": ["team:7"]}`)
+	if status != http.StatusOK {
+		t.Errorf("POST tags/delete = %d; want 200", status)
+	}
+	if _, out = call(t, "GET", base+"/main/keys/42?namespace=users", ""); out["found"] != false {
+		t.Errorf("GET after tags/delete = %v; want not found", out)
+	}
+	_, _ = call(t, "PUT", base+"/main/keys/k", `{"value": 1}`)
+	if status, out = call(t, "DELETE", base+"/main/keys/k", ""); status != http.StatusOK || out["deleted"] != true {
+		t.Errorf("DELETE key = %d %v; want deleted true", status, out)
+	}
+	_, _ = call(t, "PUT", base+"/main/keys/k?namespace=a", `{"value": 1}`)
+	if status, _ = call(t, "POST", base+"/main/clear?namespace=a", ""); status != http.StatusOK {
+		t.Errorf("POST clear = %d; want 200", status)
+	}
+	if _, out = call(t, "GET", base+"/main/keys/k?namespace=a", ""); out["found"] != false {
+		t.Errorf("GET after clear = %v; want not found", out)
+	}
+
+	errorsWanted := []struct {
+		method, path, body string
+		status             int
+		says               string
+	}{
+		{"GET", "/nope/keys/k", "", http.StatusNotFound, `unknown store "nope"`},
+		{"PUT", "/main/keys/k", `{"value": 1, "ttl": "-1m"}`, http.StatusBadRequest, "TTL must not be negative"},
+		{"PUT", "/main/keys/k", `{"valu": 1}`, http.StatusBadRequest, `unknown field "valu"`},
+		{"POST", "/main/tags/delete", `{"tags": []}`, http.StatusBadRequest, "no tag given"},
+		{"POST", "/main/tags/explode", `{"tags": ["t"]}`, http.StatusNotFound, "unknown tag action"},
+		{"PATCH", "/main/keys/k", `{}`, http.StatusNotFound, "no bento admin route"},
+	}
+	for _, e := range errorsWanted {
+		status, out := call(t, e.method, base+e.path, e.body)
+		msg, _ := out["error"].(string)
+		if status != e.status || !strings.Contains(msg, e.says) {
+			t.Errorf("%s %s = %d %v; want %d with an error saying %q", e.method, e.path, status, out, e.status, e.says)
+		}
+	}
+}
+
+// TestReloads: 20 reloads keep the L1 contents and leak no goroutine.
+func TestReloads(t *testing.T) {
+	admin := freeAddr(t)
+	run(t, admin, app)
+	base := "http://" + admin + "/bento/stores"
+	if status, _ := call(t, "PUT", base+"/main/keys/kept", `{"value": "v"}`); status != http.StatusOK {
+		t.Fatal("PUT failed")
+	}
+	http.DefaultClient.CloseIdleConnections() // count bento's goroutines, not the test's connections
+	var before int
+	for i := range 20 {
+		ttl := fmt.Sprintf(`"%dm"`, 60+i) // a changed store option: a real reload
+		cfg := strings.Replace(app, `"1h"`, ttl, 1)
+		full := fmt.Sprintf(`{"admin": {"listen": %q, "config": {"persist": false}}, "apps": {"bento": %s}}`, admin, cfg)
+		if err := caddy.Load([]byte(full), false); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		if i == 2 {
+			before = settledGoroutines()
+		}
+	}
+	after := settledGoroutines()
+	if after > before {
+		t.Errorf("goroutines grew from %d to %d over 17 reloads; want no leak", before, after)
+	}
+	if _, out := call(t, "GET", base+"/main/keys/kept", ""); out["found"] != true || out["value"] != "v" {
+		t.Errorf("GET after 20 reloads = %v; want the L1 value kept", out)
+	}
+}
+
+// settledGoroutines counts goroutines once the count stops moving.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(20 * time.Millisecond) // let exiting goroutines finish
+		m := runtime.NumGoroutine()
+		if m == n {
+			return m
+		}
+		n = m
+	}
+	return n
+}
