@@ -1,6 +1,5 @@
-// Package memory is bento's in-process L1 driver, built on
-// [github.com/maypok86/otter/v2] (module bento.drivers.memory once it is
-// registered as a caddy module).
+// Package memory is bento's in-process L1 driver (module
+// bento.drivers.memory), built on [github.com/maypok86/otter/v2].
 //
 // A [Driver] keeps values as given, in one otter cache that the driver and all
 // of its namespaces share; keys are laid out as "prefix:namespace:key" like in
@@ -42,8 +41,8 @@ import (
 
 func init() { caddy.RegisterModule(Driver{}) }
 
-// Driver is a [bento.L1Driver] that keeps entries in an otter cache. The
-// module ID will be bento.drivers.memory; it serves the L1 layer only.
+// Driver is a [bento.L1Driver] that keeps entries in an otter cache. Module
+// ID: bento.drivers.memory; it serves the L1 layer only.
 //
 // A Driver returned by [New] and the views returned by [Driver.Namespace]
 // share one cache. A Driver is safe for concurrent use.
