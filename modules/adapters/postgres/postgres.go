@@ -1,0 +1,522 @@
+// Package postgres is bento's PostgreSQL adapter for the database L2 driver
+// (module bento.adapters.postgres once it is registered as a caddy module),
+// on [github.com/jackc/pgx/v5/pgxpool].
+//
+// The adapter keeps one row per key in a table of this layout (the table
+// name is set by the driver, "bentocache" by default):
+//
+//	CREATE TABLE IF NOT EXISTS "bentocache" (
+//		key_hash   bytea PRIMARY KEY, -- SHA-256 of key
+//		key        bytea NOT NULL,    -- the full key, any bytes, any length
+//		value      bytea NOT NULL,
+//		expires_at timestamptz        -- NULL: never
+//	);
+//	CREATE INDEX IF NOT EXISTS "bentocache_expires_at_idx" ON "bentocache" (expires_at);
+//
+// Keys are bytea, not text, because PostgreSQL's text rejects NUL and
+// invalid UTF-8, and a cache key may hold any bytes. Rows are found by the
+// SHA-256 of the key, not the key itself, because a btree index entry is
+// limited to about 2.7 KB: keys of any length work, and every lookup also
+// compares the stored key, so a hash collision is a miss, never another
+// key's row. expires_at is a timestamptz, to the microsecond.
+//
+//	l2 := database.New(database.Options{
+//		Adapter: postgres.New(postgres.Options{Pool: pool}),
+//	})
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/modules/drivers/database"
+)
+
+// Adapter is a [bento.DatabaseAdapter] on a PostgreSQL pool, with the
+// [database.BatchAdapter], [database.PullAdapter] and
+// [database.ExpiredDeleter] capabilities. The module ID will be
+// bento.adapters.postgres. It is safe for concurrent use.
+type Adapter struct {
+	o Options
+
+	mu     sync.Mutex // guards the fields below
+	q      *queries   // for the current table
+	pool   *pgxpool.Pool
+	owned  bool // Disconnect closes pool only when the adapter opened it
+	closed bool
+}
+
+// Options configures an [Adapter]; see [New]. Set Pool or DSN.
+type Options struct {
+	// Pool is a pool you own: the adapter uses it and never closes it.
+	Pool *pgxpool.Pool
+	// DSN is a connection string ("postgres://user@host:5432/db" or
+	// "host=… dbname=…"), used when Pool is nil: the adapter opens a pool on
+	// first use and closes it in Disconnect.
+	DSN string
+}
+
+// hashedRow is a row and the hash of its key.
+type hashedRow struct {
+	h []byte
+	r bento.Row
+}
+
+// queries holds the SQL of one table, built once by SetTableName.
+type queries struct {
+	table string
+	// invalid is the table name's problem, if any: every call fails with it.
+	invalid error
+	// lockID is the advisory lock that serialises concurrent creations.
+	lockID int64
+
+	createTable, createIndex                       string
+	get, set, del, delMany, delExpired, pull       string
+	clearPrefix, clearAll, prune, getMany, setMany string
+}
+
+// New returns an Adapter configured by o, on the table "bentocache" until
+// SetTableName. It does no I/O and never fails: invalid options are reported
+// by [Adapter.Validate] and by every call.
+func New(o Options) *Adapter {
+	return &Adapter{o: o, q: buildQueries(database.DefaultTableName)}
+}
+
+// Validate reports options that cannot work: neither or both of Pool and
+// DSN, or a DSN that does not parse. It does no network I/O.
+func (a *Adapter) Validate() error {
+	switch {
+	case a.o.Pool == nil && a.o.DSN == "":
+		return errors.New("postgres: set pool or dsn")
+	case a.o.Pool != nil && a.o.DSN != "":
+		return errors.New("postgres: set pool or dsn, not both")
+	case a.o.DSN != "":
+		if _, err := pgxpool.ParseConfig(a.o.DSN); err != nil {
+			return fmt.Errorf("postgres: dsn: %w", err)
+		}
+	}
+	return nil
+}
+
+// SetTableName sets the table used by every other method. A name that is not
+// a plain SQL identifier (see [database.ValidateTableName]) makes every later
+// call fail.
+func (a *Adapter) SetTableName(name string) {
+	q := buildQueries(name)
+	a.mu.Lock()
+	a.q = q
+	a.mu.Unlock()
+}
+
+// CreateTableIfNotExists creates the table and its index if they are
+// missing. It is idempotent and safe to call concurrently, from several
+// processes too: a transaction-scoped advisory lock serialises creations of
+// one table name.
+func (a *Adapter) CreateTableIfNotExists(ctx context.Context) error {
+	p, q, err := a.conn()
+	if err != nil {
+		return q.createFailed(err)
+	}
+	err = pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", q.lockID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, q.createTable); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, q.createIndex)
+		return err
+	})
+	if err != nil {
+		return q.createFailed(err)
+	}
+	return nil
+}
+
+// Get returns the row stored under key, expired or not.
+func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) {
+	p, q, err := a.conn()
+	if err != nil {
+		return bento.Row{}, false, q.fail("get", err)
+	}
+	var (
+		value []byte
+		exp   pgtype.Timestamptz
+	)
+	err = p.QueryRow(ctx, q.get, hash(key), []byte(key)).Scan(&value, &exp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return bento.Row{}, false, nil
+	}
+	if err != nil {
+		return bento.Row{}, false, q.fail("get", err)
+	}
+	return toRow(key, value, exp), true, nil
+}
+
+// Set inserts or replaces the row for row.Key.
+func (a *Adapter) Set(ctx context.Context, r bento.Row) error {
+	p, q, err := a.conn()
+	if err != nil {
+		return q.fail("set", err)
+	}
+	if _, err := p.Exec(ctx, q.set, hash(r.Key), []byte(r.Key), nonNil(r.Value), timestamptz(r.ExpiresAt)); err != nil {
+		return q.fail("set", err)
+	}
+	return nil
+}
+
+// Delete removes the row for key and reports whether it existed.
+func (a *Adapter) Delete(ctx context.Context, key string) (bool, error) {
+	p, q, err := a.conn()
+	if err != nil {
+		return false, q.fail("delete", err)
+	}
+	tag, err := p.Exec(ctx, q.del, hash(key), []byte(key))
+	if err != nil {
+		return false, q.fail("delete", err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// DeleteMany removes the rows for keys, in one statement, and reports how
+// many existed. An empty list does no I/O.
+func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	p, q, err := a.conn()
+	if err != nil {
+		return 0, q.fail("delete many", err)
+	}
+	hashes, raw := hashes(keys)
+	tag, err := p.Exec(ctx, q.delMany, hashes, raw)
+	if err != nil {
+		return 0, q.fail("delete many", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Clear removes every row whose key starts with prefix, matched literally
+// (LIKE with its wildcards escaped); an empty prefix removes every row.
+//
+// NOTE: keys are not indexed (rows are found by hash), so Clear scans the
+// table.
+func (a *Adapter) Clear(ctx context.Context, prefix string) error {
+	p, q, err := a.conn()
+	if err != nil {
+		return q.fail("clear", err)
+	}
+	if prefix == "" {
+		_, err = p.Exec(ctx, q.clearAll)
+	} else {
+		_, err = p.Exec(ctx, q.clearPrefix, []byte(database.EscapeLike(prefix, likeEscape)+"%"))
+	}
+	if err != nil {
+		return q.fail("clear", err)
+	}
+	return nil
+}
+
+// PruneExpiredEntries removes every row whose expires_at is not after the
+// adapter's clock (the clock that computed the expiry times, not the
+// server's).
+func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
+	p, q, err := a.conn()
+	if err != nil {
+		return q.fail("prune", err)
+	}
+	if _, err := p.Exec(ctx, q.prune, time.Now()); err != nil {
+		return q.fail("prune", err)
+	}
+	return nil
+}
+
+// Disconnect closes the pool if the adapter opened it (never [Options.Pool])
+// and makes every later call fail with [database.ErrDisconnected]. Calling it
+// twice is fine.
+func (a *Adapter) Disconnect() error {
+	a.mu.Lock()
+	p, owned := a.pool, a.owned
+	a.closed = true
+	a.pool, a.owned = nil, false
+	a.mu.Unlock()
+	if owned {
+		p.Close()
+	}
+	return nil
+}
+
+// GetMany returns the rows stored under keys, expired or not, in one
+// statement.
+func (a *Adapter) GetMany(ctx context.Context, keys []string) ([]bento.Row, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	p, q, err := a.conn()
+	if err != nil {
+		return nil, q.fail("get many", err)
+	}
+	hashes, _ := hashes(keys)
+	rows, err := p.Query(ctx, q.getMany, hashes)
+	if err != nil {
+		return nil, q.fail("get many", err)
+	}
+	var (
+		out        = make([]bento.Row, 0, len(keys))
+		key, value []byte
+		exp        pgtype.Timestamptz
+	)
+	_, err = pgx.ForEachRow(rows, []any{&key, &value, &exp}, func() error {
+		out = append(out, toRow(string(key), value, exp))
+		return nil
+	})
+	if err != nil {
+		return nil, q.fail("get many", err)
+	}
+	return out, nil
+}
+
+// SetMany inserts or replaces every row in one statement; of two rows with
+// one key, the later wins. Rows are written in the order of the primary
+// key, so that concurrent batches cannot deadlock each other.
+func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	p, q, err := a.conn()
+	if err != nil {
+		return q.fail("set many", err)
+	}
+	rows = lastPerKey(rows)
+	hashed := make([]hashedRow, len(rows))
+	for i, r := range rows {
+		hashed[i] = hashedRow{hash(r.Key), r}
+	}
+	// In primary key order, so that concurrent batches lock rows in the
+	// same order and cannot deadlock each other.
+	slices.SortFunc(hashed, func(x, y hashedRow) int { return bytes.Compare(x.h, y.h) })
+	var (
+		hs   = make([][]byte, len(rows))
+		ks   = make([][]byte, len(rows))
+		vs   = make([][]byte, len(rows))
+		exps = make([]pgtype.Timestamptz, len(rows))
+	)
+	for i, x := range hashed {
+		hs[i], ks[i], vs[i], exps[i] = x.h, []byte(x.r.Key), nonNil(x.r.Value), timestamptz(x.r.ExpiresAt)
+	}
+	if _, err := p.Exec(ctx, q.setMany, hs, ks, vs, exps); err != nil {
+		return q.fail("set many", err)
+	}
+	return nil
+}
+
+// Pull deletes the row stored under key and returns it, expired or not, in
+// one statement (DELETE … RETURNING).
+func (a *Adapter) Pull(ctx context.Context, key string) (bento.Row, bool, error) {
+	p, q, err := a.conn()
+	if err != nil {
+		return bento.Row{}, false, q.fail("pull", err)
+	}
+	var (
+		value []byte
+		exp   pgtype.Timestamptz
+	)
+	err = p.QueryRow(ctx, q.pull, hash(key), []byte(key)).Scan(&value, &exp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return bento.Row{}, false, nil
+	}
+	if err != nil {
+		return bento.Row{}, false, q.fail("pull", err)
+	}
+	return toRow(key, value, exp), true, nil
+}
+
+// DeleteExpired removes the row stored under key only if it expired at or
+// before now.
+func (a *Adapter) DeleteExpired(ctx context.Context, key string, now time.Time) (bool, error) {
+	p, q, err := a.conn()
+	if err != nil {
+		return false, q.fail("delete expired", err)
+	}
+	tag, err := p.Exec(ctx, q.delExpired, hash(key), []byte(key), now)
+	if err != nil {
+		return false, q.fail("delete expired", err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// conn returns the pool, opening it from the DSN on first use, and the
+// queries of the current table. q is never nil, so callers can wrap err with
+// it.
+func (a *Adapter) conn() (*pgxpool.Pool, *queries, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q := a.q
+	switch {
+	case q.invalid != nil:
+		return nil, q, q.invalid
+	case a.closed:
+		return nil, q, database.ErrDisconnected
+	case a.pool != nil:
+		return a.pool, q, nil
+	case a.o.Pool != nil:
+		a.pool = a.o.Pool
+		return a.pool, q, nil
+	case a.o.DSN == "":
+		return nil, q, errors.New("no pool and no dsn")
+	}
+	cfg, err := pgxpool.ParseConfig(a.o.DSN)
+	if err != nil {
+		return nil, q, fmt.Errorf("dsn: %w", err)
+	}
+	// NewWithConfig does not connect: connections are made on demand.
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, q, fmt.Errorf("opening pool: %w", err)
+	}
+	a.pool, a.owned = p, true
+	return p, q, nil
+}
+
+// likeEscape is the LIKE escape character of Clear. Not "\": in a bytea
+// literal the backslash is itself an escape, and its meaning depends on
+// standard_conforming_strings.
+const likeEscape = '!'
+
+// buildQueries returns the SQL of table, or queries whose every call fails
+// if the name is not a plain identifier.
+func buildQueries(table string) *queries {
+	q := &queries{table: table}
+	if err := database.ValidateTableName(table); err != nil {
+		q.invalid = err
+		return q
+	}
+	t := pgx.Identifier{table}.Sanitize()
+	h := fnv.New64a()
+	h.Write([]byte("bento.adapters.postgres:" + table))
+	q.lockID = int64(h.Sum64())
+	q.createTable = `CREATE TABLE IF NOT EXISTS ` + t + ` (
+	key_hash bytea PRIMARY KEY,
+	key bytea NOT NULL,
+	value bytea NOT NULL,
+	expires_at timestamptz
+)`
+	q.createIndex = `CREATE INDEX IF NOT EXISTS ` + pgx.Identifier{indexName(table)}.Sanitize() + ` ON ` + t + ` (expires_at)`
+	q.get = `SELECT value, expires_at FROM ` + t + ` WHERE key_hash = $1 AND key = $2`
+	q.set = `INSERT INTO ` + t + ` (key_hash, key, value, expires_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (key_hash) DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`
+	q.del = `DELETE FROM ` + t + ` WHERE key_hash = $1 AND key = $2`
+	q.delMany = `DELETE FROM ` + t + ` WHERE key_hash = ANY($1) AND key = ANY($2)`
+	q.delExpired = `DELETE FROM ` + t + ` WHERE key_hash = $1 AND key = $2 AND expires_at <= $3`
+	q.pull = `DELETE FROM ` + t + ` WHERE key_hash = $1 AND key = $2 RETURNING value, expires_at`
+	q.clearPrefix = `DELETE FROM ` + t + ` WHERE key LIKE $1::bytea ESCAPE '` + string(likeEscape) + `'::bytea`
+	q.clearAll = `DELETE FROM ` + t
+	q.prune = `DELETE FROM ` + t + ` WHERE expires_at <= $1`
+	q.getMany = `SELECT key, value, expires_at FROM ` + t + ` WHERE key_hash = ANY($1)`
+	q.setMany = `INSERT INTO ` + t + ` (key_hash, key, value, expires_at)
+SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::timestamptz[])
+ON CONFLICT (key_hash) DO UPDATE SET key = EXCLUDED.key, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`
+	return q
+}
+
+// indexName returns the name of table's expires_at index: table +
+// "_expires_at_idx", or, when that would pass PostgreSQL's 63-byte limit (and
+// be truncated into another table's index name), a shortened table name and
+// a hash of the full one.
+func indexName(table string) string {
+	const suffix = "_expires_at_idx"
+	if len(table)+len(suffix) <= 63 {
+		return table + suffix
+	}
+	h := fnv.New32a()
+	h.Write([]byte(table))
+	tag := fmt.Sprintf("_%08x", h.Sum32())
+	return table[:63-len(suffix)-len(tag)] + tag + suffix
+}
+
+// createFailed wraps an error of CreateTableIfNotExists.
+func (q *queries) createFailed(err error) error {
+	return fmt.Errorf("postgres: create table %q: %w", q.table, err)
+}
+
+// fail wraps err with the operation and the table.
+func (q *queries) fail(op string, err error) error {
+	return fmt.Errorf("postgres: %s in table %q: %w", op, q.table, err)
+}
+
+// hash returns the SHA-256 of key: the primary key of its row.
+func hash(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+// hashes returns the hashes and the bytes of keys.
+func hashes(keys []string) (hs, raw [][]byte) {
+	hs, raw = make([][]byte, len(keys)), make([][]byte, len(keys))
+	for i, k := range keys {
+		hs[i], raw[i] = hash(k), []byte(k)
+	}
+	return hs, raw
+}
+
+// nonNil returns v, or an empty slice for nil: pgx sends nil as NULL.
+func nonNil(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+// timestamptz returns the expires_at of a row: NULL for the zero time.
+func timestamptz(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// toRow returns the Row read back from a value and an expires_at.
+func toRow(key string, v []byte, exp pgtype.Timestamptz) bento.Row {
+	r := bento.Row{Key: key, Value: nonNil(v)}
+	if exp.Valid {
+		r.ExpiresAt = exp.Time
+	}
+	return r
+}
+
+// lastPerKey returns rows without the earlier rows of a repeated key:
+// INSERT … ON CONFLICT DO UPDATE cannot touch one row twice.
+func lastPerKey(rows []bento.Row) []bento.Row {
+	last := make(map[string]int, len(rows))
+	for i, r := range rows {
+		last[r.Key] = i
+	}
+	if len(last) == len(rows) {
+		return rows
+	}
+	out := make([]bento.Row, 0, len(last))
+	for i, r := range rows {
+		if last[r.Key] == i {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Interface guards
+var (
+	_ bento.DatabaseAdapter   = (*Adapter)(nil)
+	_ bento.Validator         = (*Adapter)(nil)
+	_ database.BatchAdapter   = (*Adapter)(nil)
+	_ database.PullAdapter    = (*Adapter)(nil)
+	_ database.ExpiredDeleter = (*Adapter)(nil)
+)

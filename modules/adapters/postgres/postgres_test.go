@@ -1,0 +1,262 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/drivertest"
+	"github.com/bentocache/bento/internal/tcpproxy"
+	"github.com/bentocache/bento/internal/testenv"
+	"github.com/bentocache/bento/modules/adapters/postgres"
+	"github.com/bentocache/bento/modules/drivers/database"
+	"github.com/bentocache/bento/modules/drivers/database/databasetest"
+)
+
+// newPool returns a pool of the test server, closed when t ends: the kind a
+// user hands to the adapter, and how tests clean up.
+func newPool(t testing.TB, dsn string) *pgxpool.Pool {
+	t.Helper()
+	p, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("pgxpool.New(%q) = %v", dsn, err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// dropTable drops table when t ends, whether or not an adapter is still
+// connected.
+func dropTable(t testing.TB, p *pgxpool.Pool, table string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := p.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{table}.Sanitize()); err != nil {
+			t.Errorf("dropping table %q: %v", table, err)
+		}
+	})
+}
+
+// open returns an adapter on the user's pool p, on table, released and
+// dropped when t ends.
+func open(t *testing.T, p *pgxpool.Pool, table string) *postgres.Adapter {
+	t.Helper()
+	a := postgres.New(postgres.Options{Pool: p})
+	a.SetTableName(table)
+	dropTable(t, p, table)
+	t.Cleanup(func() { _ = a.Disconnect() })
+	return a
+}
+
+// TestAdapter_Compliance runs drivertest.Adapter with every adapter on the
+// user's pool, each on a table of its own.
+func TestAdapter_Compliance(t *testing.T) {
+	p := newPool(t, testenv.Postgres(t))
+	drivertest.Adapter(t, func(t *testing.T) bento.DatabaseAdapter {
+		return open(t, p, testenv.Prefix(t))
+	}, drivertest.Options{ExpiresAtPrecision: time.Microsecond})
+}
+
+// TestAdapter_Capabilities runs databasetest.Adapter: batches, Pull,
+// DeleteExpired, long and binary keys, literal clears, table name
+// injection, concurrent creation.
+func TestAdapter_Capabilities(t *testing.T) {
+	p := newPool(t, testenv.Postgres(t))
+	databasetest.Adapter(t, func(t *testing.T, table string) bento.DatabaseAdapter {
+		return open(t, p, table)
+	}, databasetest.Options{Name: "postgres", ExpiresAtPrecision: time.Microsecond})
+}
+
+// TestDriver_Compliance runs drivertest.L2 on the database driver over
+// adapters that open their own pools from the DSN, all on one table.
+func TestDriver_Compliance(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	table := testenv.Prefix(t)
+	dropTable(t, newPool(t, dsn), table)
+	drivertest.L2(t, func(t *testing.T) bento.L2Driver {
+		dr := database.New(database.Options{
+			Adapter:   postgres.New(postgres.Options{DSN: dsn}),
+			TableName: table,
+			Prefix:    testenv.Prefix(t),
+		})
+		if err := dr.Validate(); err != nil {
+			t.Fatalf("Validate() = %v; want <nil>", err)
+		}
+		t.Cleanup(func() { _ = dr.Disconnect() })
+		return dr
+	}, drivertest.Options{})
+}
+
+func TestAdapter_Validate(t *testing.T) {
+	tests := []struct {
+		name    string
+		o       postgres.Options
+		wantErr string
+	}{
+		{"DSN", postgres.Options{DSN: "postgres://u@localhost/db"}, ""},
+		{"KeywordDSN", postgres.Options{DSN: "host=localhost dbname=db"}, ""},
+		{"Pool", postgres.Options{Pool: &pgxpool.Pool{}}, ""},
+		{"Neither", postgres.Options{}, "postgres: set pool or dsn"},
+		{"Both", postgres.Options{Pool: &pgxpool.Pool{}, DSN: "postgres://localhost"}, "not both"},
+		{"BadDSN", postgres.Options{DSN: "postgres://localhost:notaport"}, "postgres: dsn:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := postgres.New(tt.o).Validate()
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Validate() = %v; want an error containing %q (none if empty)", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestDriver_ValidateRejectsInjection: a table name that carries SQL is
+// rejected before any I/O, by the driver and by the adapter.
+func TestDriver_ValidateRejectsInjection(t *testing.T) {
+	for _, name := range []string{`bento"; DROP TABLE users; --`, "bento; DROP TABLE users", "public.bento", `"bento"`} {
+		dr := database.New(database.Options{Adapter: postgres.New(postgres.Options{DSN: "postgres://localhost/x"}), TableName: name})
+		if err := dr.Validate(); err == nil || !strings.Contains(err.Error(), "table_name") {
+			t.Errorf("database.New(TableName: %q).Validate() = %v; want an error naming table_name", name, err)
+		}
+		if _, _, err := dr.Get(t.Context(), "k"); err == nil {
+			t.Errorf("Get on a driver with TableName %q = <nil> error; want the validation error", name)
+		}
+	}
+}
+
+// TestAdapter_UserPoolNotClosed: Disconnect never closes the pool it was
+// given; later calls fail with database.ErrDisconnected.
+func TestAdapter_UserPoolNotClosed(t *testing.T) {
+	p := newPool(t, testenv.Postgres(t))
+	a := open(t, p, testenv.Prefix(t))
+	if err := a.CreateTableIfNotExists(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Disconnect(); err != nil {
+		t.Fatalf("Disconnect() = %v", err)
+	}
+	if err := p.Ping(t.Context()); err != nil {
+		t.Errorf("pool.Ping(ctx) after the adapter's Disconnect = %v; want <nil>: the adapter never closes the user's pool", err)
+	}
+	if _, _, err := a.Get(t.Context(), "k"); !errors.Is(err, database.ErrDisconnected) || !strings.HasPrefix(err.Error(), "postgres: ") {
+		t.Errorf("Get after Disconnect = %v; want a postgres: error wrapping database.ErrDisconnected", err)
+	}
+}
+
+// TestAdapter_OwnPoolClosed: the pool the adapter opens from the DSN is
+// opened on first use and closed by Disconnect: its server sessions end.
+func TestAdapter_OwnPoolClosed(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	app := testenv.Prefix(t)
+	admin := newPool(t, dsn)
+	sessions := func() int {
+		var n int
+		if err := admin.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
+			t.Fatalf("counting sessions: %v", err)
+		}
+		return n
+	}
+	a := postgres.New(postgres.Options{DSN: withParam(t, dsn, "application_name", app)})
+	table := testenv.Prefix(t)
+	a.SetTableName(table)
+	dropTable(t, admin, table)
+	if n := sessions(); n != 0 {
+		t.Fatalf("%d sessions before the first call; want 0: New and SetTableName do no I/O", n)
+	}
+	if err := a.CreateTableIfNotExists(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := sessions(); n == 0 {
+		t.Fatal("no session after the first call; want the adapter's pool connected")
+	}
+	if err := a.Disconnect(); err != nil {
+		t.Fatalf("Disconnect() = %v", err)
+	}
+	eventually(t, 10*time.Second, func() bool { return sessions() == 0 }, "the sessions of the adapter's own pool end after Disconnect")
+}
+
+// TestAdapter_LongTableNames: two 63-byte table names that share their
+// first 60 bytes each get their own expires_at index, though index names
+// are limited to 63 bytes too.
+func TestAdapter_LongTableNames(t *testing.T) {
+	p := newPool(t, testenv.Postgres(t))
+	base := testenv.Prefix(t) + "_" + strings.Repeat("x", 63)
+	names := []string{base[:62] + "1", base[:62] + "2"}
+	for _, name := range names {
+		a := open(t, p, name)
+		if err := a.CreateTableIfNotExists(t.Context()); err != nil {
+			t.Fatalf("CreateTableIfNotExists on %q = %v", name, err)
+		}
+		var n int
+		if err := p.QueryRow(t.Context(), "SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%(expires_at)%'", name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("table %q has %d expires_at indexes; want 1", name, n)
+		}
+	}
+}
+
+// TestAdapter_Fault cuts the connections between the adapter's own pool and
+// the server, then restores them.
+func TestAdapter_Fault(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Skipf("%s is not a URL DSN (%q); the fault test rewrites its host", testenv.PostgresVar, dsn)
+	}
+	proxy := tcpproxy.Start(t, u.Host)
+	u.Host = proxy.Addr()
+	a := postgres.New(postgres.Options{DSN: withParam(t, u.String(), "connect_timeout", "5")})
+	table := testenv.Prefix(t)
+	a.SetTableName(table)
+	dropTable(t, newPool(t, dsn), table)
+	t.Cleanup(func() { _ = a.Disconnect() })
+	databasetest.Fault(t, a, "postgres", proxy.Cut, proxy.Restore)
+
+	// The driver's errors name the adapter too.
+	dr := database.New(database.Options{Adapter: a, TableName: table})
+	proxy.Cut()
+	_, _, err = dr.Get(t.Context(), "k")
+	proxy.Restore()
+	if err == nil || !strings.HasPrefix(err.Error(), "database: get") || !strings.Contains(err.Error(), "postgres: ") {
+		t.Errorf("driver Get with the server gone = %v; want a database: error wrapping the postgres: one", err)
+	}
+}
+
+// withParam returns dsn with the query parameter name=value.
+func withParam(t *testing.T, dsn, name, value string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		t.Skipf("%s is not a URL DSN (%q)", testenv.PostgresVar, dsn)
+	}
+	q := u.Query()
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not true after %v: %s", d, what)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

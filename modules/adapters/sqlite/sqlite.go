@@ -1,0 +1,581 @@
+// Package sqlite is bento's SQLite adapter for the database L2 driver
+// (module bento.adapters.sqlite once it is registered as a caddy module), on
+// database/sql and [modernc.org/sqlite]: pure Go, no server, no cgo. It is
+// the embedded default.
+//
+// The adapter keeps one row per key in a table of this layout (the table
+// name is set by the driver, "bentocache" by default):
+//
+//	CREATE TABLE IF NOT EXISTS "bentocache" (
+//		"key"        BLOB NOT NULL PRIMARY KEY, -- the full key, any bytes, any length
+//		"value"      BLOB NOT NULL,
+//		"expires_at" INTEGER                    -- unix milliseconds; NULL: never
+//	);
+//	CREATE INDEX IF NOT EXISTS "bentocache_expires_at_idx" ON "bentocache" ("expires_at");
+//
+// Keys are BLOBs, compared byte by byte: case-sensitive, NUL and invalid
+// UTF-8 included. SQLite puts no limit on the size of an index entry, so
+// keys of any length are stored as they are. expires_at is an INTEGER of
+// unix milliseconds.
+//
+// SQLite lets one connection write at a time, and a writer that finds the
+// database locked fails with SQLITE_BUSY. On a database it opens (from
+// [Options.Path]), the adapter therefore writes through a pool of a single
+// connection, so that its own writes queue in Go instead of failing, and
+// reads through a separate pool: with the file in WAL mode, readers never
+// wait for the writer nor the writer for them. Every connection waits up to
+// 10s for a lock held by another process or adapter (busy_timeout), and
+// every write is a single statement, never an explicit transaction: SQLite
+// makes a statement wait for the lock, where a transaction that read before
+// it wrote could fail at once. An in-memory database lives in one
+// connection, so it gets one pool of one connection for reads and writes.
+//
+//	l2 := database.New(database.Options{
+//		Adapter: sqlite.New(sqlite.Options{Path: "/var/cache/app/bento.db"}),
+//	})
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	gosqlite "modernc.org/sqlite"
+	sqlitelib "modernc.org/sqlite/lib"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/modules/drivers/database"
+)
+
+// Adapter is a [bento.DatabaseAdapter] on a SQLite database, with the
+// [database.BatchAdapter], [database.PullAdapter] and
+// [database.ExpiredDeleter] capabilities. The module ID will be
+// bento.adapters.sqlite. It is safe for concurrent use.
+type Adapter struct {
+	o Options
+
+	mu sync.Mutex // guards the fields below
+	q  *queries   // for the current table
+	// w is the pool of writes, r of reads; the same pool for an in-memory
+	// database and for Options.DB.
+	w, r   *sql.DB
+	owned  bool // Disconnect closes w and r only when the adapter opened them
+	closed bool
+}
+
+// Options configures an [Adapter]; see [New]. The zero value is valid: a
+// private in-memory database.
+type Options struct {
+	// DB is a database you own, opened with modernc.org/sqlite (driver name
+	// "sqlite"): the adapter uses it for reads and writes and never closes
+	// it. Give its connections a busy_timeout
+	// ("file:bento.db?_pragma=busy_timeout(10000)") and switch the file to
+	// WAL once (PRAGMA journal_mode=WAL), or give it one connection
+	// (DB.SetMaxOpenConns(1), which ":memory:" needs anyway), or concurrent
+	// writes may fail with SQLITE_BUSY.
+	DB *sql.DB
+	// Path is the database the adapter opens on first use and closes in
+	// Disconnect, when DB is nil: a file path ("/var/cache/app/bento.db",
+	// created if missing, put in WAL mode), ":memory:", or a "file:" URI
+	// ("file:bento.db?mode=rwc"). A plain path must not contain "?"; use a
+	// URI for that. Default: ":memory:", a database private to the adapter
+	// and lost on Disconnect.
+	//
+	// NOTE: "file::memory:?cache=shared" works, but SQLite's shared cache
+	// locks whole tables and reports conflicts at once (SQLITE_LOCKED, which
+	// busy_timeout does not cover): prefer ":memory:" or a file.
+	Path string
+}
+
+// queries holds the SQL of one table, built once by SetTableName.
+type queries struct {
+	table string
+	// invalid is the table name's problem, if any: every call fails with it.
+	invalid error
+	// t is the quoted table name.
+	t string
+
+	createTable, createIndex, get, set, del, delExpired, pull string
+	clearFrom, clearRange, clearAll, prune                    string
+	// insert and upsert go around the VALUES of a multi-row upsert.
+	insert, upsert string
+}
+
+// maxBatch is the number of keys of one batch statement, far below SQLite's
+// limit on parameters (32766 since 3.32).
+const maxBatch = 500
+
+// The DSN parameters of the pools the adapter opens: see the package doc.
+const (
+	busyTimeout  = "_pragma=busy_timeout(10000)"
+	writerParams = busyTimeout
+	fileParams   = "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	readerParams = busyTimeout + "&_pragma=query_only(1)"
+)
+
+// openRetry is how long a connection that found the database locked while
+// it was being set up waits before it tries again.
+const openRetry = 10 * time.Millisecond
+
+// New returns an Adapter configured by o, on the table "bentocache" until
+// SetTableName. It does no I/O and never fails: invalid options are reported
+// by [Adapter.Validate] and by every call.
+func New(o Options) *Adapter {
+	return &Adapter{o: o, q: buildQueries(database.DefaultTableName)}
+}
+
+// Validate reports options that cannot work: both DB and Path, or a plain
+// path with a "?". It does no I/O.
+func (a *Adapter) Validate() error {
+	switch {
+	case a.o.DB != nil && a.o.Path != "":
+		return errors.New("sqlite: set db or path, not both")
+	case !strings.HasPrefix(a.o.Path, "file:") && strings.Contains(a.o.Path, "?"):
+		return fmt.Errorf("sqlite: path %q contains \"?\": use a file: URI", a.o.Path)
+	}
+	return nil
+}
+
+// SetTableName sets the table used by every other method. A name that is not
+// a plain SQL identifier (see [database.ValidateTableName]) makes every later
+// call fail.
+func (a *Adapter) SetTableName(name string) {
+	q := buildQueries(name)
+	a.mu.Lock()
+	a.q = q
+	a.mu.Unlock()
+}
+
+// CreateTableIfNotExists creates the table and its index if they are
+// missing. It is idempotent and safe to call concurrently. Each of its two
+// statements is its own transaction, which SQLite makes wait for the write
+// lock (an explicit deferred transaction could fail at once instead).
+func (a *Adapter) CreateTableIfNotExists(ctx context.Context) error {
+	w, _, q, err := a.conn()
+	if err != nil {
+		return q.createFailed(err)
+	}
+	if _, err := w.ExecContext(ctx, q.createTable); err != nil {
+		return q.createFailed(err)
+	}
+	if _, err := w.ExecContext(ctx, q.createIndex); err != nil {
+		return q.createFailed(err)
+	}
+	return nil
+}
+
+// Get returns the row stored under key, expired or not.
+func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) {
+	_, r, q, err := a.conn()
+	if err != nil {
+		return bento.Row{}, false, q.fail("get", err)
+	}
+	var (
+		v   []byte
+		exp sql.NullInt64
+	)
+	err = r.QueryRowContext(ctx, q.get, []byte(key)).Scan(&v, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return bento.Row{}, false, nil
+	}
+	if err != nil {
+		return bento.Row{}, false, q.fail("get", err)
+	}
+	return toRow(key, v, exp), true, nil
+}
+
+// Set inserts or replaces the row for row.Key.
+func (a *Adapter) Set(ctx context.Context, r bento.Row) error {
+	w, _, q, err := a.conn()
+	if err != nil {
+		return q.fail("set", err)
+	}
+	if _, err := w.ExecContext(ctx, q.set, []byte(r.Key), nonNil(r.Value), unixMilli(r.ExpiresAt)); err != nil {
+		return q.fail("set", err)
+	}
+	return nil
+}
+
+// Delete removes the row for key and reports whether it existed.
+func (a *Adapter) Delete(ctx context.Context, key string) (bool, error) {
+	w, _, q, err := a.conn()
+	if err != nil {
+		return false, q.fail("delete", err)
+	}
+	n, err := affected(w.ExecContext(ctx, q.del, []byte(key)))
+	if err != nil {
+		return false, q.fail("delete", err)
+	}
+	return n > 0, nil
+}
+
+// DeleteMany removes the rows for keys, in one statement per 500 keys, and
+// reports how many existed. An empty list does no I/O.
+func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	w, _, q, err := a.conn()
+	if err != nil {
+		return 0, q.fail("delete many", err)
+	}
+	var total int64
+	for chunk := range slices.Chunk(keys, maxBatch) {
+		sqlText, args := inKeys(`DELETE FROM `+q.t+` WHERE "key" IN (`, chunk)
+		n, err := affected(w.ExecContext(ctx, sqlText, args...))
+		if err != nil {
+			return total, q.fail("delete many", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// Clear removes every row whose key starts with prefix; an empty prefix
+// removes every row. It matches no pattern: it deletes the range of keys
+// from prefix (included) to the first key past all those that start with
+// prefix (excluded), compared byte by byte, which the primary key's index
+// serves.
+func (a *Adapter) Clear(ctx context.Context, prefix string) error {
+	w, _, q, err := a.conn()
+	if err != nil {
+		return q.fail("clear", err)
+	}
+	switch end, bounded := successor(prefix); {
+	case prefix == "":
+		_, err = w.ExecContext(ctx, q.clearAll)
+	case bounded:
+		_, err = w.ExecContext(ctx, q.clearRange, []byte(prefix), end)
+	default:
+		_, err = w.ExecContext(ctx, q.clearFrom, []byte(prefix))
+	}
+	if err != nil {
+		return q.fail("clear", err)
+	}
+	return nil
+}
+
+// PruneExpiredEntries removes every row whose expires_at is not after the
+// adapter's clock.
+func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
+	w, _, q, err := a.conn()
+	if err != nil {
+		return q.fail("prune", err)
+	}
+	if _, err := w.ExecContext(ctx, q.prune, time.Now().UnixMilli()); err != nil {
+		return q.fail("prune", err)
+	}
+	return nil
+}
+
+// Disconnect closes the database if the adapter opened it (never
+// [Options.DB]; an in-memory database is then gone) and makes every later
+// call fail with [database.ErrDisconnected]. Calling it twice is fine.
+func (a *Adapter) Disconnect() error {
+	a.mu.Lock()
+	w, r, owned, table := a.w, a.r, a.owned, a.q.table
+	a.closed = true
+	a.w, a.r, a.owned = nil, nil, false
+	a.mu.Unlock()
+	if !owned {
+		return nil
+	}
+	var errs []error
+	if r != w {
+		errs = append(errs, r.Close())
+	}
+	errs = append(errs, w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: closing the database of table %q: %w", table, err)
+	}
+	return nil
+}
+
+// GetMany returns the rows stored under keys, expired or not, in one
+// statement per 500 keys.
+func (a *Adapter) GetMany(ctx context.Context, keys []string) ([]bento.Row, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	_, r, q, err := a.conn()
+	if err != nil {
+		return nil, q.fail("get many", err)
+	}
+	out := make([]bento.Row, 0, len(keys))
+	for chunk := range slices.Chunk(keys, maxBatch) {
+		sqlText, args := inKeys(`SELECT "key", "value", "expires_at" FROM `+q.t+` WHERE "key" IN (`, chunk)
+		if out, err = queryRows(ctx, r, out, sqlText, args); err != nil {
+			return nil, q.fail("get many", err)
+		}
+	}
+	return out, nil
+}
+
+// SetMany inserts or replaces every row, with one multi-row upsert per 500
+// rows; of two rows with one key, the later wins. Each statement is atomic;
+// if one fails, the earlier ones stay applied. No explicit transaction: on a
+// DB whose transactions begin deferred, one could fail with SQLITE_BUSY at
+// once, where a single statement waits for the lock.
+func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	w, _, q, err := a.conn()
+	if err != nil {
+		return q.fail("set many", err)
+	}
+	for chunk := range slices.Chunk(rows, maxBatch) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, r := range chunk {
+			args = append(args, []byte(r.Key), nonNil(r.Value), unixMilli(r.ExpiresAt))
+		}
+		sqlText := q.insert + strings.Repeat(", (?, ?, ?)", len(chunk))[2:] + q.upsert
+		if _, err := w.ExecContext(ctx, sqlText, args...); err != nil {
+			return q.fail("set many", err)
+		}
+	}
+	return nil
+}
+
+// Pull deletes the row stored under key and returns it, expired or not, in
+// one statement (DELETE … RETURNING).
+func (a *Adapter) Pull(ctx context.Context, key string) (bento.Row, bool, error) {
+	w, _, q, err := a.conn()
+	if err != nil {
+		return bento.Row{}, false, q.fail("pull", err)
+	}
+	var (
+		v   []byte
+		exp sql.NullInt64
+	)
+	err = w.QueryRowContext(ctx, q.pull, []byte(key)).Scan(&v, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return bento.Row{}, false, nil
+	}
+	if err != nil {
+		return bento.Row{}, false, q.fail("pull", err)
+	}
+	return toRow(key, v, exp), true, nil
+}
+
+// DeleteExpired removes the row stored under key only if it expired at or
+// before now.
+func (a *Adapter) DeleteExpired(ctx context.Context, key string, now time.Time) (bool, error) {
+	w, _, q, err := a.conn()
+	if err != nil {
+		return false, q.fail("delete expired", err)
+	}
+	n, err := affected(w.ExecContext(ctx, q.delExpired, []byte(key), now.UnixMilli()))
+	if err != nil {
+		return false, q.fail("delete expired", err)
+	}
+	return n > 0, nil
+}
+
+// conn returns the pools of writes and reads, opening them from the path on
+// first use, and the queries of the current table. q is never nil, so
+// callers can wrap err with it.
+func (a *Adapter) conn() (w, r *sql.DB, q *queries, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q = a.q
+	switch {
+	case q.invalid != nil:
+		return nil, nil, q, q.invalid
+	case a.closed:
+		return nil, nil, q, database.ErrDisconnected
+	case a.w != nil:
+		return a.w, a.r, q, nil
+	case a.o.DB != nil:
+		a.w, a.r = a.o.DB, a.o.DB
+		return a.w, a.r, q, nil
+	}
+	// sql.OpenDB does not connect: connections are made on demand.
+	path := a.o.Path
+	if path == "" {
+		path = ":memory:"
+	}
+	if inMemory(path) {
+		w = openPool(path, writerParams, 1)
+		a.w, a.r, a.owned = w, w, true
+		return w, w, q, nil
+	}
+	w = openPool(path, writerParams+fileParams, 1)
+	r = openPool(path, readerParams, max(4, runtime.GOMAXPROCS(0)))
+	a.w, a.r, a.owned = w, r, true
+	return w, r, q, nil
+}
+
+// openPool returns a pool of at most conns connections on path with the
+// DSN parameters params. Its connections are never closed for being idle or
+// old: an in-memory database would be lost with its connection.
+func openPool(path, params string, conns int) *sql.DB {
+	sep := "?"
+	if strings.HasPrefix(path, "file:") && strings.Contains(path, "?") {
+		sep = "&"
+	}
+	db := sql.OpenDB(connector{dsn: path + sep + params})
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	return db
+}
+
+// connector opens connections to one DSN. Switching a database to WAL
+// fails with SQLITE_BUSY, without waiting for busy_timeout, when another
+// connection opens the new file at the same moment: connector tries again
+// until the context of the call that needs the connection ends.
+type connector struct{ dsn string }
+
+// Connect opens a connection, retrying while the database is locked.
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	for {
+		conn, err := c.Driver().Open(c.dsn)
+		var se *gosqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlitelib.SQLITE_BUSY {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(openRetry):
+		}
+	}
+}
+
+// Driver returns modernc.org/sqlite's driver.
+func (connector) Driver() driver.Driver { return &gosqlite.Driver{} }
+
+// inMemory reports whether path names an in-memory database.
+func inMemory(path string) bool {
+	return path == ":memory:" || strings.HasPrefix(path, "file::memory:") || strings.Contains(path, "mode=memory")
+}
+
+// buildQueries returns the SQL of table, or queries whose every call fails
+// if the name is not a plain identifier.
+func buildQueries(table string) *queries {
+	q := &queries{table: table}
+	if err := database.ValidateTableName(table); err != nil {
+		q.invalid = err
+		return q
+	}
+	t := `"` + table + `"`
+	q.t = t
+	q.createTable = `CREATE TABLE IF NOT EXISTS ` + t + ` ("key" BLOB NOT NULL PRIMARY KEY, "value" BLOB NOT NULL, "expires_at" INTEGER)`
+	q.createIndex = `CREATE INDEX IF NOT EXISTS "` + table + `_expires_at_idx" ON ` + t + ` ("expires_at")`
+	q.get = `SELECT "value", "expires_at" FROM ` + t + ` WHERE "key" = ?`
+	q.insert = `INSERT INTO ` + t + ` ("key", "value", "expires_at") VALUES `
+	q.upsert = ` ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", "expires_at" = excluded."expires_at"`
+	q.set = q.insert + `(?, ?, ?)` + q.upsert
+	q.del = `DELETE FROM ` + t + ` WHERE "key" = ?`
+	q.delExpired = q.del + ` AND "expires_at" <= ?`
+	q.pull = q.del + ` RETURNING "value", "expires_at"`
+	q.clearFrom = `DELETE FROM ` + t + ` WHERE "key" >= ?`
+	q.clearRange = q.clearFrom + ` AND "key" < ?`
+	q.clearAll = `DELETE FROM ` + t
+	q.prune = `DELETE FROM ` + t + ` WHERE "expires_at" <= ?`
+	return q
+}
+
+// successor returns the smallest byte string greater than every string that
+// starts with prefix, and false if there is none (prefix is empty or all
+// 0xFF bytes): prefix with its last byte below 0xFF incremented and what
+// follows it dropped.
+func successor(prefix string) ([]byte, bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xFF {
+			b[i]++
+			return b[:i+1], true
+		}
+	}
+	return nil, false
+}
+
+// inKeys returns head followed by a placeholder per key and ")", and the
+// keys as arguments.
+func inKeys(head string, keys []string) (string, []any) {
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = []byte(k)
+	}
+	return head + strings.Repeat(", ?", len(keys))[2:] + ")", args
+}
+
+// queryRows appends to out the rows of key, value and expires_at that
+// sqlText returns.
+func queryRows(ctx context.Context, db *sql.DB, out []bento.Row, sqlText string, args []any) ([]bento.Row, error) {
+	rows, err := db.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k, v []byte
+			exp  sql.NullInt64
+		)
+		if err := rows.Scan(&k, &v, &exp); err != nil {
+			return out, err
+		}
+		out = append(out, toRow(string(k), v, exp))
+	}
+	return out, rows.Err()
+}
+
+// affected returns the number of rows that an Exec changed.
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// createFailed wraps an error of CreateTableIfNotExists.
+func (q *queries) createFailed(err error) error {
+	return fmt.Errorf("sqlite: create table %q: %w", q.table, err)
+}
+
+// fail wraps err with the operation and the table.
+func (q *queries) fail(op string, err error) error {
+	return fmt.Errorf("sqlite: %s in table %q: %w", op, q.table, err)
+}
+
+// nonNil returns v, or an empty slice for nil: a nil []byte is bound as NULL.
+func nonNil(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+// unixMilli returns the expires_at of a row: NULL for the zero time.
+func unixMilli(t time.Time) sql.NullInt64 {
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: !t.IsZero()}
+}
+
+// toRow returns the Row read back from a value and an expires_at.
+func toRow(key string, v []byte, exp sql.NullInt64) bento.Row {
+	r := bento.Row{Key: key, Value: nonNil(v)}
+	if exp.Valid {
+		r.ExpiresAt = time.UnixMilli(exp.Int64)
+	}
+	return r
+}
+
+// Interface guards
+var (
+	_ bento.DatabaseAdapter   = (*Adapter)(nil)
+	_ bento.Validator         = (*Adapter)(nil)
+	_ database.BatchAdapter   = (*Adapter)(nil)
+	_ database.PullAdapter    = (*Adapter)(nil)
+	_ database.ExpiredDeleter = (*Adapter)(nil)
+)
