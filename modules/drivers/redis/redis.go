@@ -1,0 +1,568 @@
+// Package redis is bento's L2 driver on go-redis (module bento.drivers.redis
+// once it is registered as a caddy module). It stores encoded entries in a
+// Redis server or a Redis Cluster, as "prefix:namespace:key" string keys with
+// millisecond TTLs.
+//
+// A [Driver] either opens its own client from [Options] (one address: a
+// single node; several, or [Options.Cluster]: a cluster) or uses one the
+// application already has ([Options.Client]), which it never closes. [New]
+// does no I/O: the first command dials. Every multi-key command the driver
+// sends names keys of one hash slot only, so the driver is safe on a Redis
+// Cluster; [Driver.Clear] scans every master.
+//
+//	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:6379"})
+//	defer rdb.Close()
+//	l2 := redis.New(redis.Options{Client: rdb, Prefix: "app"})
+//	if err := l2.Validate(); err != nil {
+//		return err
+//	}
+//	users := l2.Namespace("users") // keys "app:users:*"
+//	err := users.Set(ctx, "42", encoded, time.Minute)
+//
+// The driver needs Redis 6.2 or later (GETDEL).
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/keys"
+)
+
+// DefaultAddr is the address a Driver dials when [Options] names neither a
+// client nor an address.
+const DefaultAddr = "127.0.0.1:6379"
+
+const (
+	// scanCount is the COUNT hint of the SCAN calls of Clear: how many keys
+	// the server looks at per call.
+	scanCount = 500
+	// maxKeysPerCommand bounds the keys of one MGET or UNLINK, so that one
+	// batch does not block the server for long; a batch of more keys is
+	// split into several commands sent in the same round trip.
+	maxKeysPerCommand = 500
+	// maxKeyInError is the length past which a key is abridged in an error.
+	maxKeyInError = 128
+)
+
+// Driver is a [bento.L2Driver] and [bento.L2BatchDriver] that stores entries
+// in Redis. The module ID will be bento.drivers.redis; it serves the L2 layer
+// only.
+//
+// Keys are "prefix:namespace:key" strings; values are stored as given, with
+// SET … PX for a TTL. A Driver returned by [New] and the views returned by
+// [Driver.Namespace] share one client. A Driver is safe for concurrent use.
+type Driver struct {
+	c *conn
+	// base is the prefix and namespaces joined by keys.Separator; "" for
+	// none.
+	base string
+}
+
+// conn is the state that a Driver and its namespace views share.
+type conn struct {
+	// o is the caller's options as given, for Validate.
+	o      Options
+	client goredis.UniversalClient
+	// owned: the driver opened client, and Disconnect closes it.
+	owned bool
+	topo  topology
+
+	closeOnce sync.Once
+}
+
+// topology says which keys one command may name on a client.
+type topology int
+
+const (
+	// single: a *goredis.Client, one server: any keys.
+	single topology = iota
+	// cluster: a *goredis.ClusterClient: keys of one hash slot.
+	cluster
+	// sharded: any other client (a *goredis.Ring, a wrapper), whose
+	// sharding the driver cannot see: one key per command.
+	sharded
+)
+
+// Options configures a [Driver]; see [New]. The zero value is valid: a driver
+// that opens a client to [DefaultAddr] and puts no prefix before its keys.
+//
+// Either Client or the connection fields (Addrs, Cluster, Username,
+// Password, DB, TLS, DialTimeout) are used, never both; [Driver.Validate]
+// reports a mix.
+type Options struct {
+	// Client is a client the application already has: a *goredis.Client
+	// (single node, or sentinel failover), a *goredis.ClusterClient or a
+	// *goredis.Ring. It is never closed by the driver. Nil means that the
+	// driver opens a client from the connection fields below, and closes it
+	// in [Driver.Disconnect].
+	Client goredis.UniversalClient
+
+	// Addrs are the "host:port" addresses of the Redis nodes. One address is
+	// a single node, several are seed nodes of a Redis Cluster. Default:
+	// [DefaultAddr].
+	Addrs []string
+	// Cluster makes the driver open a cluster client even when Addrs holds a
+	// single seed node (a cluster's configuration endpoint). Default: false,
+	// and then only several addresses make a cluster.
+	Cluster bool
+	// Username and Password authenticate the connections (Redis 6 ACL; with
+	// an empty Username, Password is the legacy requirepass). Default: none.
+	Username, Password string
+	// DB is the database a single-node client selects. A cluster has only
+	// database 0, so DB must be 0 with several addresses or Cluster. Default:
+	// 0.
+	DB int
+	// TLS, when not nil, makes the connections use TLS with this
+	// configuration (the driver uses a clone). Default: plain TCP.
+	TLS *tls.Config
+	// DialTimeout bounds each attempt to connect to a node. Zero means
+	// go-redis's default of 5s; negative values are reported by
+	// [Driver.Validate].
+	DialTimeout time.Duration
+
+	// Prefix is the first part of every key, as "prefix:namespace:key".
+	// Empty means none, and then the driver owns the whole database:
+	// [Driver.Clear] on the root removes every key of it.
+	Prefix string
+}
+
+// New returns a driver on o.Client, or on a client it opens from the
+// connection fields of o. It does no I/O and never fails: go-redis dials on
+// the first command, so an unreachable server shows up as the error of the
+// first call, and invalid options are reported by [Driver.Validate], which
+// bento.New calls.
+func New(o Options) *Driver {
+	c := &conn{o: o, client: o.Client}
+	if c.client == nil {
+		c.client, c.owned = o.newClient(), true
+	}
+	switch c.client.(type) {
+	case *goredis.Client:
+		c.topo = single
+	case *goredis.ClusterClient:
+		c.topo = cluster
+	default:
+		c.topo = sharded
+	}
+	return &Driver{c: c, base: o.Prefix}
+}
+
+// Validate reports options that [New] cannot honour: a client together with
+// connection fields, an empty address, a negative DB or DialTimeout, or a DB
+// other than 0 on a cluster. It does no I/O. A namespace view reports the
+// options of the driver it was made from.
+func (dr *Driver) Validate() error {
+	o := dr.c.o
+	if o.Client != nil {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"addrs", len(o.Addrs) > 0},
+			{"cluster", o.Cluster},
+			{"username", o.Username != ""},
+			{"password", o.Password != ""},
+			{"db", o.DB != 0},
+			{"tls", o.TLS != nil},
+			{"dial_timeout", o.DialTimeout != 0},
+		} {
+			if f.set {
+				return fmt.Errorf("redis: client and %s are both set: connection options apply only to a client the driver opens, configure the client instead", f.name)
+			}
+		}
+		return nil
+	}
+	for i, a := range o.Addrs {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("redis: addrs[%d] is empty", i)
+		}
+	}
+	if o.DB < 0 {
+		return fmt.Errorf("redis: db is %d: it must not be negative", o.DB)
+	}
+	if o.DB != 0 && (len(o.Addrs) > 1 || o.Cluster) {
+		return fmt.Errorf("redis: db is %d with a cluster (several addrs or cluster set): a Redis Cluster has only database 0", o.DB)
+	}
+	if o.DialTimeout < 0 {
+		return fmt.Errorf("redis: dial_timeout is %v: it must not be negative", o.DialTimeout)
+	}
+	return nil
+}
+
+// Namespace returns a view of the same client under "<current>:<namespace>".
+func (dr *Driver) Namespace(namespace string) bento.L2Driver {
+	return &Driver{c: dr.c, base: keys.Join(dr.base, namespace)}
+}
+
+// Get returns a copy of the bytes stored under key (GET), if any. A missing
+// key is not an error.
+func (dr *Driver) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	k := dr.key(key)
+	v, err := dr.c.client.Get(ctx, k).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("redis: get %s: %w", qk(k), err)
+	}
+	return bytesOf(v), true, nil
+}
+
+// Pull returns the bytes stored under key and deletes them, in one command
+// (GETDEL).
+func (dr *Driver) Pull(ctx context.Context, key string) ([]byte, bool, error) {
+	k := dr.key(key)
+	v, err := dr.c.client.GetDel(ctx, k).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("redis: pull %s: %w", qk(k), err)
+	}
+	return bytesOf(v), true, nil
+}
+
+// Set stores value under key (SET, with PX in milliseconds for a ttl > 0,
+// rounded up to a whole millisecond). A ttl <= 0 means no expiry, and
+// replaces any TTL the key had.
+func (dr *Driver) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	k := dr.key(key)
+	if err := dr.c.client.Process(ctx, setCmd(ctx, k, value, ttl)); err != nil {
+		return fmt.Errorf("redis: set %s: %w", qk(k), err)
+	}
+	return nil
+}
+
+// Has reports whether key holds a value (EXISTS).
+func (dr *Driver) Has(ctx context.Context, key string) (bool, error) {
+	k := dr.key(key)
+	n, err := dr.c.client.Exists(ctx, k).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: has %s: %w", qk(k), err)
+	}
+	return n > 0, nil
+}
+
+// Clear removes every key under this view's prefix and namespace: on every
+// master (every node of a cluster, every shard of a ring), it walks the keys
+// matching "<prefix>:<namespace>:*" with SCAN, glob characters of the prefix
+// escaped, and removes each page of them with UNLINK. On the root of a
+// driver with an empty prefix it removes every key of the database (SCAN of
+// "*"), never with FLUSHDB.
+//
+// NOTE: Clear is not atomic. A key written under the prefix while Clear runs
+// may survive it.
+func (dr *Driver) Clear(ctx context.Context) error {
+	pattern := escapeGlob(keys.ClearPrefix(dr.base)) + "*"
+	scan := func(ctx context.Context, node goredis.Cmdable) error {
+		var cursor uint64
+		for {
+			found, next, err := node.Scan(ctx, cursor, pattern, scanCount).Result()
+			if err != nil {
+				return err
+			}
+			if len(found) > 0 {
+				if _, err := dr.c.unlink(ctx, found); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	var err error
+	switch c := dr.c.client.(type) {
+	case interface {
+		ForEachMaster(context.Context, func(context.Context, *goredis.Client) error) error
+	}:
+		err = c.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error { return scan(ctx, node) })
+	case interface {
+		ForEachShard(context.Context, func(context.Context, *goredis.Client) error) error
+	}:
+		err = c.ForEachShard(ctx, func(ctx context.Context, node *goredis.Client) error { return scan(ctx, node) })
+	default:
+		err = scan(ctx, dr.c.client)
+	}
+	if err != nil {
+		return fmt.Errorf("redis: clear %s: %w", qk(pattern), err)
+	}
+	return nil
+}
+
+// Delete removes key (UNLINK) and reports whether it existed.
+func (dr *Driver) Delete(ctx context.Context, key string) (bool, error) {
+	k := dr.key(key)
+	n, err := dr.c.client.Unlink(ctx, k).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: delete %s: %w", qk(k), err)
+	}
+	return n > 0, nil
+}
+
+// DeleteMany removes keys and reports whether any of them existed, in one
+// round trip: one UNLINK per hash slot on a cluster, one for all the keys on
+// a single node. An empty list sends nothing.
+func (dr *Driver) DeleteMany(ctx context.Context, ks []string) (bool, error) {
+	if len(ks) == 0 {
+		return false, nil
+	}
+	full := make([]string, len(ks))
+	for i, k := range ks {
+		full[i] = dr.key(k)
+	}
+	n, err := dr.c.unlink(ctx, full)
+	if err != nil {
+		return false, fmt.Errorf("redis: delete %d keys: %w", len(ks), err)
+	}
+	return n > 0, nil
+}
+
+// Disconnect closes the client if the driver opened it, and does nothing to
+// a client passed in [Options.Client]. It closes the client that every view
+// of the driver shares. Calling it twice is fine.
+func (dr *Driver) Disconnect() error {
+	if !dr.c.owned {
+		return nil
+	}
+	var err error
+	dr.c.closeOnce.Do(func() {
+		if cerr := dr.c.client.Close(); cerr != nil {
+			err = fmt.Errorf("redis: disconnect: %w", cerr)
+		}
+	})
+	return err
+}
+
+// GetMany returns a copy of the bytes stored under each key, nil where
+// missing, in one round trip: one MGET per hash slot on a cluster (go-redis
+// sends the commands for each node together), one for all the keys on a
+// single node.
+func (dr *Driver) GetMany(ctx context.Context, ks []string) ([][]byte, error) {
+	if len(ks) == 0 {
+		return nil, nil
+	}
+	full := make([]string, len(ks))
+	for i, k := range ks {
+		full[i] = dr.key(k)
+	}
+	groups := dr.c.groups(full)
+	cmds := make([]goredis.Cmder, len(groups))
+	for g, idx := range groups {
+		args := make([]any, 1+len(idx))
+		args[0] = "mget"
+		for j, i := range idx {
+			args[1+j] = full[i]
+		}
+		cmds[g] = goredis.NewSliceCmd(ctx, args...)
+	}
+	if err := dr.c.run(ctx, cmds); err != nil {
+		return nil, fmt.Errorf("redis: get %d keys: %w", len(ks), err)
+	}
+	values := make([][]byte, len(ks))
+	for g, idx := range groups {
+		replies := cmds[g].(*goredis.SliceCmd).Val()
+		if len(replies) != len(idx) {
+			return nil, fmt.Errorf("redis: get %d keys: MGET of %d keys returned %d values", len(ks), len(idx), len(replies))
+		}
+		for j, i := range idx {
+			switch v := replies[j].(type) {
+			case nil:
+			case string:
+				values[i] = bytesOf(v)
+			default:
+				return nil, fmt.Errorf("redis: get %d keys: MGET returned a %T for %s", len(ks), v, qk(full[i]))
+			}
+		}
+	}
+	return values, nil
+}
+
+// SetMany stores every entry with the same ttl (<= 0: no expiry): one SET
+// per entry, all sent in one round trip.
+func (dr *Driver) SetMany(ctx context.Context, entries []bento.KeyValue, ttl time.Duration) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	cmds := make([]goredis.Cmder, len(entries))
+	for i, kv := range entries {
+		cmds[i] = setCmd(ctx, dr.key(kv.Key), kv.Value, ttl)
+	}
+	if err := dr.c.run(ctx, cmds); err != nil {
+		return fmt.Errorf("redis: set %d keys: %w", len(entries), err)
+	}
+	return nil
+}
+
+// newClient opens the client that o describes, without I/O.
+func (o Options) newClient() goredis.UniversalClient {
+	addrs := o.Addrs
+	if len(addrs) == 0 {
+		addrs = []string{DefaultAddr}
+	}
+	var tlsConfig *tls.Config
+	if o.TLS != nil {
+		tlsConfig = o.TLS.Clone()
+	}
+	if len(addrs) > 1 || o.Cluster {
+		return goredis.NewClusterClient(&goredis.ClusterOptions{
+			Addrs:                 append([]string(nil), addrs...),
+			Username:              o.Username,
+			Password:              o.Password,
+			TLSConfig:             tlsConfig,
+			DialTimeout:           o.DialTimeout,
+			ContextTimeoutEnabled: true,
+		})
+	}
+	return goredis.NewClient(&goredis.Options{
+		Addr:                  addrs[0],
+		Username:              o.Username,
+		Password:              o.Password,
+		DB:                    o.DB,
+		TLSConfig:             tlsConfig,
+		DialTimeout:           o.DialTimeout,
+		ContextTimeoutEnabled: true,
+	})
+}
+
+// key returns the Redis key of key in this view.
+func (dr *Driver) key(key string) string { return keys.Join(dr.base, key) }
+
+// unlink removes full keys in one round trip, grouped so that no command
+// crosses hash slots, and returns how many existed.
+func (c *conn) unlink(ctx context.Context, full []string) (int64, error) {
+	groups := c.groups(full)
+	cmds := make([]goredis.Cmder, len(groups))
+	for g, idx := range groups {
+		args := make([]any, 1+len(idx))
+		args[0] = "unlink"
+		for j, i := range idx {
+			args[1+j] = full[i]
+		}
+		cmds[g] = goredis.NewIntCmd(ctx, args...)
+	}
+	if err := c.run(ctx, cmds); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, cmd := range cmds {
+		n += cmd.(*goredis.IntCmd).Val()
+	}
+	return n, nil
+}
+
+// groups splits the indexes of full into the key lists of multi-key
+// commands that the client can run: all the keys on a single node, the keys
+// of one hash slot on a cluster, one key otherwise; at most
+// maxKeysPerCommand in each.
+func (c *conn) groups(full []string) [][]int {
+	var groups [][]int
+	add := func(idx []int) {
+		for len(idx) > maxKeysPerCommand {
+			groups = append(groups, idx[:maxKeysPerCommand:maxKeysPerCommand])
+			idx = idx[maxKeysPerCommand:]
+		}
+		groups = append(groups, idx)
+	}
+	switch c.topo {
+	case single:
+		idx := make([]int, len(full))
+		for i := range idx {
+			idx[i] = i
+		}
+		add(idx)
+	case cluster:
+		bySlot := make(map[int][]int)
+		var order []int
+		for i, k := range full {
+			s := slot(k)
+			if _, ok := bySlot[s]; !ok {
+				order = append(order, s)
+			}
+			bySlot[s] = append(bySlot[s], i)
+		}
+		for _, s := range order {
+			add(bySlot[s])
+		}
+	default:
+		for i := range full {
+			groups = append(groups, []int{i})
+		}
+	}
+	return groups
+}
+
+// run sends cmds in one round trip: a lone command directly, several in a
+// pipeline (which a cluster client splits per node). It returns the first
+// error of any command.
+func (c *conn) run(ctx context.Context, cmds []goredis.Cmder) error {
+	if len(cmds) == 1 {
+		return c.client.Process(ctx, cmds[0])
+	}
+	pipe := c.client.Pipeline()
+	for _, cmd := range cmds {
+		_ = pipe.Process(ctx, cmd)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// setCmd is SET key value, with PX for a ttl > 0.
+func setCmd(ctx context.Context, key string, value []byte, ttl time.Duration) *goredis.StatusCmd {
+	if ttl <= 0 {
+		return goredis.NewStatusCmd(ctx, "set", key, value)
+	}
+	ms := (ttl + time.Millisecond - 1) / time.Millisecond
+	return goredis.NewStatusCmd(ctx, "set", key, value, "px", int64(ms))
+}
+
+// bytesOf copies a reply into a new slice that is never nil, so that an
+// empty value stays distinguishable from a missing one. go-redis's
+// StringCmd.Bytes would share the reply's memory instead.
+func bytesOf(s string) []byte {
+	return append(make([]byte, 0, len(s)), s...)
+}
+
+// escapeGlob escapes the characters that are special in a Redis glob
+// pattern (SCAN MATCH), so that s matches only itself. It works on bytes:
+// keys need not be UTF-8.
+func escapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// qk quotes a key for an error message, abridged when long.
+func qk(k string) string {
+	if len(k) > maxKeyInError {
+		return fmt.Sprintf("%q…(%d bytes)", k[:maxKeyInError], len(k))
+	}
+	return fmt.Sprintf("%q", k)
+}
+
+// Interface guards
+var (
+	_ bento.L2Driver      = (*Driver)(nil)
+	_ bento.L2BatchDriver = (*Driver)(nil)
+	_ bento.Validator     = (*Driver)(nil)
+)
