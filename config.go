@@ -192,6 +192,9 @@ func LoadJSON(ctx context.Context, data []byte) (*Bento, error) {
 // and [LoadJSON] both use it. A nil logger logs nowhere.
 func Load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger) (*Bento, error) {
 	cfg := Config{Default: mc.Default, Stores: make(map[string]*Store, len(mc.Stores)), Logger: logger}
+	if logger != nil {
+		cctx.Context = context.WithValue(cctx.Context, loggerKey{}, logger)
+	}
 	if len(mc.Defaults) > 0 {
 		var oc OptionsConfig
 		if err := decodeStrict(expand(mc.Defaults), &oc); err != nil {
@@ -217,8 +220,26 @@ func Load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger) (*Bento, er
 	return New(cfg)
 }
 
-// storeNameKey carries the name of the store whose modules are loading.
-type storeNameKey struct{}
+// storeNameKey carries the name of the store whose modules are loading;
+// loggerKey the manager's logger.
+type (
+	storeNameKey struct{}
+	loggerKey    struct{}
+)
+
+// ModuleLogger returns the logger for a module that [Load] is loading: the
+// manager's logger (Caddy's inside the app), with the store's name; a logger
+// that logs nowhere under [LoadJSON] or outside of Load.
+func ModuleLogger(ctx context.Context) *zap.Logger {
+	l, _ := ctx.Value(loggerKey{}).(*zap.Logger)
+	if l == nil {
+		return zap.NewNop()
+	}
+	if name := StoreName(ctx); name != "" {
+		return l.With(zap.String("store", name))
+	}
+	return l
+}
 
 // StoreName returns the name of the store whose modules ctx is loading, ""
 // outside of [Load]. Modules that pool resources across config reloads use
@@ -363,6 +384,12 @@ var builtinPackages = map[string]string{
 // ErrUnknownModule is wrapped by the error for a module ID that is not
 // compiled into the program.
 var ErrUnknownModule = errors.New("bento: unknown module")
+
+// UnknownModuleError is the error for a module ID that is not compiled in:
+// it wraps [ErrUnknownModule] and shows the xbento line (and, for bento's
+// own modules, the import) that would add it. Modules that load
+// sub-modules use it too.
+func UnknownModuleError(id string) error { return unknownModule(id) }
 
 func unknownModule(id string) error {
 	pkg, builtin := builtinPackages[id]

@@ -1,6 +1,6 @@
 // Package mysql is bento's MySQL and MariaDB adapter for the database L2
-// driver (module bento.adapters.mysql once it is registered as a caddy
-// module), on database/sql and [github.com/go-sql-driver/mysql].
+// driver (module bento.adapters.mysql), on database/sql and
+// [github.com/go-sql-driver/mysql].
 //
 // The adapter keeps one row per key in an InnoDB table of this layout (the
 // table name is set by the driver, "bentocache" by default):
@@ -44,21 +44,42 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/lease"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
+func init() { caddy.RegisterModule(new(Adapter)) }
+
+// dbs shares the *sql.DB that adapter modules open, keyed by the DSN: the
+// adapters of several stores with one DSN use one pool of connections, and
+// a config reload keeps it.
+var dbs = caddy.NewUsagePool()
+
 // Adapter is a [bento.DatabaseAdapter] on a MySQL or MariaDB database, with
 // the [database.BatchAdapter], [database.PullAdapter] and
-// [database.ExpiredDeleter] capabilities. The module ID will be
-// bento.adapters.mysql. It is safe for concurrent use.
+// [database.ExpiredDeleter] capabilities. Module ID: bento.adapters.mysql,
+// loaded by the "adapter" field of bento.drivers.database. It is safe for
+// concurrent use.
 type Adapter struct {
+	// The MySQL or MariaDB server to use, as a go-sql-driver/mysql data
+	// source name: "user:password@tcp(host:3306)/db", with parameters such
+	// as "?timeout=5s&tls=true" after it. Adapters with the same dsn share
+	// one pool of connections, which a config reload keeps. Required.
+	DSN string `json:"dsn,omitempty"`
+
 	o Options
+	// module is set by Provision: Validate then names the JSON field.
+	module bool
 
 	mu     sync.Mutex // guards the fields below
 	q      *queries   // for the current table
 	db     *sql.DB
-	owned  bool // Disconnect closes db only when the adapter opened it
+	owned  bool         // Disconnect closes db only when the adapter opened it
+	lease  *lease.Lease // set when db is shared through dbs
 	closed bool
 
 	// stmts are the statements of single-key calls, prepared once on db:
@@ -107,17 +128,61 @@ const (
 	maxBatchBytes = 4 << 20
 )
 
+// sharedDB is a DB in dbs.
+type sharedDB struct{ *sql.DB }
+
+// Destruct closes the DB when its last adapter lets go of it.
+func (db sharedDB) Destruct() error { return db.Close() }
+
 // New returns an Adapter configured by o, on the table "bentocache" until
 // SetTableName. It does no I/O and never fails: invalid options are reported
 // by [Adapter.Validate] and by every call.
 func New(o Options) *Adapter {
-	return &Adapter{o: o, q: buildQueries(database.DefaultTableName)}
+	a := new(Adapter)
+	a.setup(o)
+	return a
+}
+
+// setup configures a from o: the one way in that New and Provision share.
+func (a *Adapter) setup(o Options) {
+	a.o, a.q = o, buildQueries(database.DefaultTableName)
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Adapter) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.adapters.mysql", New: func() caddy.Module { return new(Adapter) }}
+}
+
+// Provision sets the adapter up from its JSON fields, as [New] does with a
+// DSN, and takes the DB of that DSN from the adapters' shared DBs, opening
+// it if no adapter holds it. It does no network I/O: database/sql connects
+// on demand. An empty or invalid dsn is reported by [Adapter.Validate].
+func (a *Adapter) Provision(caddy.Context) error {
+	a.setup(Options{DSN: a.DSN})
+	a.module = true
+	if a.Validate() != nil {
+		return nil
+	}
+	db, l, err := lease.Acquire(dbs, a.DSN, func() (sharedDB, error) {
+		db, err := openDB(a.DSN)
+		return sharedDB{db}, err
+	})
+	if err != nil {
+		return fmt.Errorf("mysql: opening the database: %w", err)
+	}
+	a.mu.Lock()
+	a.db, a.lease = db.DB, l
+	a.mu.Unlock()
+	return nil
 }
 
 // Validate reports options that cannot work: neither or both of DB and DSN,
-// or a DSN that does not parse. It does no I/O.
+// or a DSN that does not parse; for the module, a missing or invalid dsn. It
+// does no I/O.
 func (a *Adapter) Validate() error {
 	switch {
+	case a.o.DB == nil && a.o.DSN == "" && a.module:
+		return errors.New("mysql: dsn is required")
 	case a.o.DB == nil && a.o.DSN == "":
 		return errors.New("mysql: set db or dsn")
 	case a.o.DB != nil && a.o.DSN != "":
@@ -125,6 +190,41 @@ func (a *Adapter) Validate() error {
 	case a.o.DSN != "":
 		if _, err := gomysql.ParseDSN(a.o.DSN); err != nil {
 			return fmt.Errorf("mysql: dsn: %w", err)
+		}
+	}
+	return nil
+}
+
+// Cleanup lets go of the adapter's share of its DB; it is
+// [Adapter.Disconnect], and safe after a failed Provision and more than once.
+func (a *Adapter) Cleanup() error { return a.Disconnect() }
+
+// UnmarshalCaddyfile sets the adapter up from a Caddyfile block, in the
+// "adapter" line of a database driver. The DSN may be given on that line
+// instead of in the block:
+//
+//	mysql [<dsn>] {
+//		dsn <dsn>
+//	}
+func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		a.DSN = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "dsn":
+			if a.DSN != "" {
+				return d.Err("dsn is already set")
+			}
+			if !d.Args(&a.DSN) || d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unknown mysql adapter option %q", d.Val())
 		}
 	}
 	return nil
@@ -274,25 +374,31 @@ func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 	return nil
 }
 
-// Disconnect closes the DB if the adapter opened it (never [Options.DB]) and
-// makes every later call fail with [database.ErrDisconnected]. Calling it
-// twice is fine.
+// Disconnect closes the DB if the adapter opened it (never [Options.DB]),
+// or, for the module, lets go of its share of the DB of its DSN, which
+// closes when no adapter holds it any more. Every later call fails with
+// [database.ErrDisconnected]. Calling it twice is fine.
 func (a *Adapter) Disconnect() error {
 	a.mu.Lock()
-	db, owned, table := a.db, a.owned, a.q.table
+	db, owned, l, table := a.db, a.owned, a.lease, a.q.table
 	a.closed = true
-	a.db, a.owned = nil, false
+	a.db, a.owned, a.lease = nil, false, nil
 	a.mu.Unlock()
 	a.stmtMu.Lock()
 	stmts := a.stmts
 	a.stmts, a.stmtsClosed = nil, true
 	a.stmtMu.Unlock()
 	for _, st := range stmts {
-		_ = st.Close() // releases the server's statements, on the user's DB too
+		_ = st.Close() // releases the server's statements, on a shared or the user's DB too
 	}
 	if owned {
 		if err := db.Close(); err != nil {
 			return fmt.Errorf("mysql: closing the connections of table %q: %w", table, err)
+		}
+	}
+	if l != nil {
+		if err := l.Release(); err != nil {
+			return fmt.Errorf("mysql: releasing the connections of table %q: %w", table, err)
 		}
 	}
 	return nil
@@ -441,20 +547,29 @@ func (a *Adapter) conn() (*sql.DB, *queries, error) {
 	case a.o.DSN == "":
 		return nil, q, errors.New("no db and no dsn")
 	}
-	cfg, err := gomysql.ParseDSN(a.o.DSN)
+	db, err := openDB(a.o.DSN)
 	if err != nil {
-		return nil, q, fmt.Errorf("dsn: %w", err)
+		return nil, q, err
+	}
+	a.db, a.owned = db, true
+	return db, q, nil
+}
+
+// openDB returns a DB on dsn. It does not connect.
+func openDB(dsn string) (*sql.DB, error) {
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("dsn: %w", err)
 	}
 	c, err := gomysql.NewConnector(cfg)
 	if err != nil {
-		return nil, q, fmt.Errorf("dsn: %w", err)
+		return nil, fmt.Errorf("dsn: %w", err)
 	}
 	// OpenDB does not connect: connections are made on demand. Recycling
 	// them before the server's wait_timeout spares a failed first query.
 	db := sql.OpenDB(c)
 	db.SetConnMaxLifetime(3 * time.Minute)
-	a.db, a.owned = db, true
-	return db, q, nil
+	return db, nil
 }
 
 // stmt returns the prepared statement of query on db, preparing it on first
@@ -653,4 +768,9 @@ var (
 	_ database.BatchAdapter   = (*Adapter)(nil)
 	_ database.PullAdapter    = (*Adapter)(nil)
 	_ database.ExpiredDeleter = (*Adapter)(nil)
+
+	_ caddy.Provisioner     = (*Adapter)(nil)
+	_ caddy.Validator       = (*Adapter)(nil)
+	_ caddy.CleanerUpper    = (*Adapter)(nil)
+	_ caddyfile.Unmarshaler = (*Adapter)(nil)
 )

@@ -4,11 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
@@ -173,5 +177,100 @@ func TestAdapter_Fault(t *testing.T) {
 	proxy.Restore()
 	if err == nil || !strings.HasPrefix(err.Error(), "database: get") || !strings.Contains(err.Error(), "mysql: ") {
 		t.Errorf("driver Get with the server gone = %v; want a database: error wrapping the mysql: one", err)
+	}
+}
+
+func TestAdapter_UnmarshalCaddyfile(t *testing.T) {
+	tests := []struct{ name, input, want string }{
+		{"Argument", "mysql app:secret@tcp(db:3306)/app", "app:secret@tcp(db:3306)/app"},
+		{"Block", "mysql {\n\tdsn app@tcp(db:3306)/app?timeout=5s\n}", "app@tcp(db:3306)/app?timeout=5s"},
+		{"Bare", "mysql", ""}, // Validate reports it
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a mysql.Adapter
+			if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil || a.DSN != tt.want {
+				t.Errorf("UnmarshalCaddyfile(%q) = %v, dsn %q; want <nil>, %q", tt.input, err, a.DSN, tt.want)
+			}
+		})
+	}
+}
+
+func TestAdapter_UnmarshalCaddyfileErrors(t *testing.T) {
+	tests := []struct{ name, input, says string }{
+		{"TwoArguments", "mysql a@tcp(x)/a b@tcp(x)/b", "wrong argument count"},
+		{"DSNTwice", "mysql a@tcp(x)/a {\n\tdsn b@tcp(x)/b\n}", "dsn is already set"},
+		{"DSNNoArg", "mysql {\n\tdsn\n}", "wrong argument count"},
+		{"DSNTwoArgs", "mysql {\n\tdsn a@tcp(x)/a b\n}", "wrong argument count"},
+		{"UnknownOption", "mysql {\n\tdns a@tcp(x)/a\n}", `unknown mysql adapter option "dns"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a mysql.Adapter
+			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if err == nil || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "Testfile:") {
+				t.Errorf("UnmarshalCaddyfile(%q) = %v; want an error at Testfile:<line> saying %q", tt.input, err, tt.says)
+			}
+		})
+	}
+}
+
+// TestAdapter_Provision: the module validates its dsn by its JSON name,
+// and Provision does no network I/O (the server here does not exist).
+func TestAdapter_Provision(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+	defer cancel()
+	tests := []struct{ dsn, wantErr string }{
+		{"app@tcp(127.0.0.1:1)/app?timeout=30s", ""},
+		{"", "mysql: dsn is required"},
+		{"nonsense", "mysql: dsn: "},
+	}
+	for _, tt := range tests {
+		a := &mysql.Adapter{DSN: tt.dsn}
+		start := time.Now()
+		if err := a.Provision(ctx); err != nil {
+			t.Errorf("Provision() with dsn %q = %v; want <nil>", tt.dsn, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Provision() with dsn %q took %v; want no network I/O", tt.dsn, d)
+		}
+		err := a.Validate()
+		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("Validate() with dsn %q = %v; want an error containing %q (none if empty)", tt.dsn, err, tt.wantErr)
+		}
+		for range 2 {
+			if err := a.Cleanup(); err != nil {
+				t.Errorf("Cleanup() with dsn %q = %v; want <nil>", tt.dsn, err)
+			}
+		}
+	}
+}
+
+// TestModule_LoadJSON builds a store on bento.drivers.database over
+// bento.adapters.mysql from JSON; the rows land in the configured table.
+func TestModule_LoadJSON(t *testing.T) {
+	dsn := testenv.MySQL(t)
+	table := testenv.Prefix(t)
+	admin := newDB(t, dsn)
+	dropTable(t, admin, table)
+	cfg := fmt.Appendf(nil, `{"stores": {"s": {"l2": {
+		"driver": "database", "table_name": %q, "prefix": "app",
+		"adapter": {"adapter": "mysql", "dsn": %q}
+	}}}}`, table, dsn)
+	ctx := t.Context()
+	b, err := bento.LoadJSON(ctx, cfg)
+	if err != nil {
+		t.Fatalf("LoadJSON = %v", err)
+	}
+	defer b.Close()
+	if err := b.Default().Set(ctx, "42", "Ada"); err != nil {
+		t.Fatalf("Set = %v", err)
+	}
+	if v, found, err := bento.Get[string](ctx, b.Default(), "42"); err != nil || !found || v != "Ada" {
+		t.Errorf("Get = %q, %t, %v; want \"Ada\", true, <nil>", v, found, err)
+	}
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM `"+table+"` WHERE `key` LIKE 'app:%'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows under app: in table %q = %d, %v; want 1", table, n, err)
 	}
 }

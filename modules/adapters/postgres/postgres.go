@@ -1,6 +1,5 @@
 // Package postgres is bento's PostgreSQL adapter for the database L2 driver
-// (module bento.adapters.postgres once it is registered as a caddy module),
-// on [github.com/jackc/pgx/v5/pgxpool].
+// (module bento.adapters.postgres), on [github.com/jackc/pgx/v5/pgxpool].
 //
 // The adapter keeps one row per key in a table of this layout (the table
 // name is set by the driver, "bentocache" by default):
@@ -40,21 +39,44 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/lease"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
+func init() { caddy.RegisterModule(new(Adapter)) }
+
+// pools shares the pools that adapter modules open, keyed by the DSN: the
+// adapters of several stores with one DSN use one pool, and a config reload
+// keeps its connections.
+var pools = caddy.NewUsagePool()
+
 // Adapter is a [bento.DatabaseAdapter] on a PostgreSQL pool, with the
 // [database.BatchAdapter], [database.PullAdapter] and
-// [database.ExpiredDeleter] capabilities. The module ID will be
-// bento.adapters.postgres. It is safe for concurrent use.
+// [database.ExpiredDeleter] capabilities. Module ID:
+// bento.adapters.postgres, loaded by the "adapter" field of
+// bento.drivers.database. It is safe for concurrent use.
 type Adapter struct {
+	// The PostgreSQL server to use: a URL
+	// ("postgres://user:password@host:5432/db?sslmode=disable") or
+	// key=value pairs ("host=db dbname=app user=app"). TLS, timeouts, the
+	// pool size (pool_max_conns), search_path and application_name go here
+	// too. Adapters with the same dsn share one pool of connections, which a
+	// config reload keeps. Required.
+	DSN string `json:"dsn,omitempty"`
+
 	o Options
+	// module is set by Provision: Validate then names the JSON field.
+	module bool
 
 	mu     sync.Mutex // guards the fields below
 	q      *queries   // for the current table
 	pool   *pgxpool.Pool
-	owned  bool // Disconnect closes pool only when the adapter opened it
+	owned  bool         // Disconnect closes pool only when the adapter opened it
+	lease  *lease.Lease // set when pool is shared through pools
 	closed bool
 }
 
@@ -87,17 +109,70 @@ type queries struct {
 	clearPrefix, clearAll, prune, getMany, setMany string
 }
 
+// sharedPool is a pool in pools.
+type sharedPool struct{ *pgxpool.Pool }
+
+// Destruct closes the pool when its last adapter lets go of it.
+func (p sharedPool) Destruct() error {
+	p.Close()
+	return nil
+}
+
 // New returns an Adapter configured by o, on the table "bentocache" until
 // SetTableName. It does no I/O and never fails: invalid options are reported
 // by [Adapter.Validate] and by every call.
 func New(o Options) *Adapter {
-	return &Adapter{o: o, q: buildQueries(database.DefaultTableName)}
+	a := new(Adapter)
+	a.setup(o)
+	return a
+}
+
+// setup configures a from o: the one way in that New and Provision share.
+func (a *Adapter) setup(o Options) {
+	a.o, a.q = o, buildQueries(database.DefaultTableName)
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Adapter) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.adapters.postgres", New: func() caddy.Module { return new(Adapter) }}
+}
+
+// Provision sets the adapter up from its JSON fields, as [New] does with a
+// DSN, and takes the pool of that DSN from the adapters' shared pools,
+// opening it if no adapter holds it. It does no network I/O: pgxpool
+// connects on demand. An empty or invalid dsn is reported by
+// [Adapter.Validate].
+func (a *Adapter) Provision(caddy.Context) error {
+	a.setup(Options{DSN: a.DSN})
+	a.module = true
+	if a.Validate() != nil {
+		return nil
+	}
+	p, l, err := lease.Acquire(pools, a.DSN, func() (sharedPool, error) {
+		cfg, err := pgxpool.ParseConfig(a.DSN)
+		if err != nil {
+			return sharedPool{}, err
+		}
+		// NewWithConfig does not connect: connections are made on demand.
+		p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		return sharedPool{p}, err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: opening pool: %w", err)
+	}
+	a.mu.Lock()
+	a.pool, a.lease = p.Pool, l
+	a.mu.Unlock()
+	return nil
 }
 
 // Validate reports options that cannot work: neither or both of Pool and
-// DSN, or a DSN that does not parse. It does no network I/O.
+// DSN, or a DSN that does not parse; for the module, a missing or invalid
+// dsn. It does no network I/O.
 func (a *Adapter) Validate() error {
 	switch {
+	case a.o.Pool == nil && a.o.DSN == "" && a.module:
+		return errors.New("postgres: dsn is required")
 	case a.o.Pool == nil && a.o.DSN == "":
 		return errors.New("postgres: set pool or dsn")
 	case a.o.Pool != nil && a.o.DSN != "":
@@ -105,6 +180,41 @@ func (a *Adapter) Validate() error {
 	case a.o.DSN != "":
 		if _, err := pgxpool.ParseConfig(a.o.DSN); err != nil {
 			return fmt.Errorf("postgres: dsn: %w", err)
+		}
+	}
+	return nil
+}
+
+// Cleanup lets go of the adapter's share of its pool; it is
+// [Adapter.Disconnect], and safe after a failed Provision and more than once.
+func (a *Adapter) Cleanup() error { return a.Disconnect() }
+
+// UnmarshalCaddyfile sets the adapter up from a Caddyfile block, in the
+// "adapter" line of a database driver. The DSN may be given on that line
+// instead of in the block:
+//
+//	postgres [<dsn>] {
+//		dsn <dsn>
+//	}
+func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		a.DSN = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "dsn":
+			if a.DSN != "" {
+				return d.Err("dsn is already set")
+			}
+			if !d.Args(&a.DSN) || d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unknown postgres adapter option %q", d.Val())
 		}
 	}
 	return nil
@@ -243,17 +353,23 @@ func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 	return nil
 }
 
-// Disconnect closes the pool if the adapter opened it (never [Options.Pool])
-// and makes every later call fail with [database.ErrDisconnected]. Calling it
-// twice is fine.
+// Disconnect closes the pool if the adapter opened it (never [Options.Pool]),
+// or, for the module, lets go of its share of the pool of its DSN, which
+// closes when no adapter holds it any more. Every later call fails with
+// [database.ErrDisconnected]. Calling it twice is fine.
 func (a *Adapter) Disconnect() error {
 	a.mu.Lock()
-	p, owned := a.pool, a.owned
+	p, owned, l := a.pool, a.owned, a.lease
 	a.closed = true
-	a.pool, a.owned = nil, false
+	a.pool, a.owned, a.lease = nil, false, nil
 	a.mu.Unlock()
 	if owned {
 		p.Close()
+	}
+	if l != nil {
+		if err := l.Release(); err != nil {
+			return fmt.Errorf("postgres: releasing the pool: %w", err)
+		}
 	}
 	return nil
 }
@@ -519,4 +635,9 @@ var (
 	_ database.BatchAdapter   = (*Adapter)(nil)
 	_ database.PullAdapter    = (*Adapter)(nil)
 	_ database.ExpiredDeleter = (*Adapter)(nil)
+
+	_ caddy.Provisioner     = (*Adapter)(nil)
+	_ caddy.Validator       = (*Adapter)(nil)
+	_ caddy.CleanerUpper    = (*Adapter)(nil)
+	_ caddyfile.Unmarshaler = (*Adapter)(nil)
 )

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
@@ -259,4 +263,219 @@ func eventually(t *testing.T, d time.Duration, cond func() bool, what string) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func TestAdapter_UnmarshalCaddyfile(t *testing.T) {
+	tests := []struct{ name, input, want string }{
+		{"Argument", "postgres postgres://app@db:5432/app", "postgres://app@db:5432/app"},
+		{"Block", "postgres {\n\tdsn \"host=db dbname=app\"\n}", "host=db dbname=app"},
+		{"Placeholder", "postgres {env.BENTO_PG_DSN}", "{env.BENTO_PG_DSN}"},
+		{"Bare", "postgres", ""}, // Validate reports it
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a postgres.Adapter
+			if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil || a.DSN != tt.want {
+				t.Errorf("UnmarshalCaddyfile(%q) = %v, dsn %q; want <nil>, %q", tt.input, err, a.DSN, tt.want)
+			}
+		})
+	}
+}
+
+func TestAdapter_UnmarshalCaddyfileErrors(t *testing.T) {
+	tests := []struct{ name, input, says string }{
+		{"TwoArguments", "postgres postgres://a postgres://b", "wrong argument count"},
+		{"DSNTwice", "postgres postgres://a {\n\tdsn postgres://b\n}", "dsn is already set"},
+		{"DSNNoArg", "postgres {\n\tdsn\n}", "wrong argument count"},
+		{"DSNTwoArgs", "postgres {\n\tdsn host=db dbname=app\n}", "wrong argument count"},
+		{"UnknownOption", "postgres {\n\tdns postgres://a\n}", `unknown postgres adapter option "dns"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a postgres.Adapter
+			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if err == nil || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "Testfile:") {
+				t.Errorf("UnmarshalCaddyfile(%q) = %v; want an error at Testfile:<line> saying %q", tt.input, err, tt.says)
+			}
+		})
+	}
+}
+
+// TestAdapter_Provision: the module validates its dsn by its JSON name,
+// and Provision does no network I/O (the server here does not exist).
+func TestAdapter_Provision(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+	defer cancel()
+	tests := []struct{ dsn, wantErr string }{
+		{"postgres://app@127.0.0.1:1/app?connect_timeout=30", ""},
+		{"", "postgres: dsn is required"},
+		{"postgres://localhost:notaport", "postgres: dsn: "},
+	}
+	for _, tt := range tests {
+		a := &postgres.Adapter{DSN: tt.dsn}
+		start := time.Now()
+		if err := a.Provision(ctx); err != nil {
+			t.Errorf("Provision() with dsn %q = %v; want <nil>", tt.dsn, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Provision() with dsn %q took %v; want no network I/O", tt.dsn, d)
+		}
+		err := a.Validate()
+		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("Validate() with dsn %q = %v; want an error containing %q (none if empty)", tt.dsn, err, tt.wantErr)
+		}
+		for range 2 {
+			if err := a.Cleanup(); err != nil {
+				t.Errorf("Cleanup() with dsn %q = %v; want <nil>", tt.dsn, err)
+			}
+		}
+	}
+}
+
+// loadJSON returns a manager of one store whose L2 is the database driver
+// on the postgres adapter module with dsn and table, closed when t ends.
+func loadJSON(t *testing.T, dsn, table string) *bento.Bento {
+	t.Helper()
+	cfg := fmt.Appendf(nil, `{"stores": {"s": {"l2": {
+		"driver": "database", "table_name": %q,
+		"adapter": {"adapter": "postgres", "dsn": %q}
+	}}}}`, table, dsn)
+	b, err := bento.LoadJSON(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("LoadJSON = %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// roundTrip sets key to value through b and reads it back.
+func roundTrip(t *testing.T, b *bento.Bento, key, value string) {
+	t.Helper()
+	ctx := t.Context()
+	if err := b.Default().Set(ctx, key, value); err != nil {
+		t.Fatalf("Set(%q) = %v", key, err)
+	}
+	if v, found, err := bento.Get[string](ctx, b.Default(), key); err != nil || !found || v != value {
+		t.Fatalf("Get(%q) = %q, %t, %v; want %q, true, <nil>", key, v, found, err, value)
+	}
+}
+
+// TestModule_LoadJSON builds a store on bento.drivers.database over
+// bento.adapters.postgres from JSON; the rows land in the configured table.
+func TestModule_LoadJSON(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	table := testenv.Prefix(t)
+	admin := newPool(t, dsn)
+	dropTable(t, admin, table)
+	b := loadJSON(t, dsn, table)
+	roundTrip(t, b, "42", "Ada")
+	var n int
+	if err := admin.QueryRow(t.Context(), "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows in table %q = %d, %v; want 1", table, n, err)
+	}
+}
+
+// TestModule_SharesPool: two managers loaded from one DSN, as a config
+// reload makes them, share one pool: with pool_max_conns=1 both work over a
+// single server session. The pool outlives the first manager and closes
+// with the last.
+func TestModule_SharesPool(t *testing.T) {
+	base := testenv.Postgres(t)
+	app := testenv.Prefix(t) // also makes the DSN, the pool's key, this test's own
+	dsn := withParam(t, withParam(t, base, "application_name", app), "pool_max_conns", "1")
+	table := testenv.Prefix(t)
+	admin := newPool(t, base)
+	dropTable(t, admin, table)
+	sessions := func() int {
+		var n int
+		if err := admin.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
+			t.Fatalf("counting sessions: %v", err)
+		}
+		return n
+	}
+
+	old := loadJSON(t, dsn, table)
+	if n := sessions(); n != 0 {
+		t.Fatalf("%d sessions after LoadJSON; want 0: Provision does no network I/O", n)
+	}
+	roundTrip(t, old, "a", "1")
+	next := loadJSON(t, dsn, table)
+	roundTrip(t, next, "b", "2")
+	if n := sessions(); n != 1 {
+		t.Errorf("%d sessions after both managers wrote, with pool_max_conns=1; want 1: one shared pool", n)
+	}
+
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, next, "c", "3") // the pool is still open
+	if n := sessions(); n != 1 {
+		t.Errorf("%d sessions after the first manager closed; want 1: the second still holds the pool", n)
+	}
+	if err := next.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool { return sessions() == 0 }, "the pool's session ends once both managers are closed")
+}
+
+// TestModule_CaddyReloadKeepsSession: a Caddy config reload keeps the
+// adapter's pool: with pool_max_conns=1, one server session serves the store
+// before and after the reload, and stopping Caddy ends it.
+func TestModule_CaddyReloadKeepsSession(t *testing.T) {
+	base := testenv.Postgres(t)
+	app := testenv.Prefix(t)
+	dsn := withParam(t, withParam(t, base, "application_name", app), "pool_max_conns", "1")
+	table := testenv.Prefix(t)
+	admin := newPool(t, base)
+	dropTable(t, admin, table)
+	cfg := fmt.Appendf(nil, `{"admin": {"disabled": true, "config": {"persist": false}}, "apps": {"bento": {"stores": {"s": {"l2": {
+		"driver": "database", "table_name": %q, "adapter": {"adapter": "postgres", "dsn": %q}
+	}}}}}}`, table, dsn)
+	pids := func() []int32 {
+		rows, err := admin.Query(t.Context(), "SELECT pid FROM pg_stat_activity WHERE application_name = $1", app)
+		if err != nil {
+			t.Fatalf("listing sessions: %v", err)
+		}
+		ps, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			t.Fatalf("listing sessions: %v", err)
+		}
+		return ps
+	}
+	load := func() *bento.Cache {
+		t.Helper()
+		if err := caddy.Load(cfg, true); err != nil {
+			t.Fatalf("caddy.Load = %v", err)
+		}
+		a, err := caddy.ActiveContext().App("bento")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := a.(*bento.App).Use("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+
+	c := load()
+	if err := c.Set(t.Context(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	before := pids()
+	if len(before) != 1 {
+		t.Fatalf("sessions after the first write = %v; want one", before)
+	}
+	c = load() // a reload: the new config is provisioned before the old one stops
+	if v, found, err := bento.Get[string](t.Context(), c, "k"); err != nil || !found || v != "v" {
+		t.Errorf("Get after the reload = %q, %t, %v; want \"v\", true, <nil>", v, found, err)
+	}
+	if after := pids(); len(after) != 1 || after[0] != before[0] {
+		t.Errorf("sessions after the reload = %v; want the same one as before, %v: the reload keeps the pool", after, before)
+	}
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool { return len(pids()) == 0 }, "the pool's session ends when Caddy stops")
 }

@@ -1,7 +1,6 @@
 // Package sqlite is bento's SQLite adapter for the database L2 driver
-// (module bento.adapters.sqlite once it is registered as a caddy module), on
-// database/sql and [modernc.org/sqlite]: pure Go, no server, no cgo. It is
-// the embedded default.
+// (module bento.adapters.sqlite), on database/sql and [modernc.org/sqlite]:
+// pure Go, no server, no cgo. It is the embedded default.
 //
 // The adapter keeps one row per key in a table of this layout (the table
 // name is set by the driver, "bentocache" by default):
@@ -50,15 +49,38 @@ import (
 	gosqlite "modernc.org/sqlite"
 	sqlitelib "modernc.org/sqlite/lib"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/lease"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
+func init() { caddy.RegisterModule(new(Adapter)) }
+
+// files shares the pools that adapter modules open on a database file,
+// keyed by the path as written: the adapters of several stores on one file
+// write through one connection (so their writes queue instead of failing
+// with SQLITE_BUSY), and a config reload keeps the pools. In-memory
+// databases are never shared.
+var files = caddy.NewUsagePool()
+
 // Adapter is a [bento.DatabaseAdapter] on a SQLite database, with the
 // [database.BatchAdapter], [database.PullAdapter] and
-// [database.ExpiredDeleter] capabilities. The module ID will be
-// bento.adapters.sqlite. It is safe for concurrent use.
+// [database.ExpiredDeleter] capabilities. Module ID: bento.adapters.sqlite,
+// loaded by the "adapter" field of bento.drivers.database. It is safe for
+// concurrent use.
 type Adapter struct {
+	// The database file, created if missing and put in WAL mode, e.g.
+	// "/var/cache/bento/cache.db", or a "file:" URI
+	// ("file:cache.db?mode=rwc"); a plain path must not contain "?".
+	// Adapters with the same path (as written) share one pair of connection
+	// pools, which a config reload keeps. ":memory:" is an in-memory
+	// database private to the adapter, never shared, and lost when the
+	// adapter is cleaned up, a config reload included. Default: ":memory:".
+	Path string `json:"path,omitempty"`
+
 	o Options
 
 	mu sync.Mutex // guards the fields below
@@ -66,7 +88,8 @@ type Adapter struct {
 	// w is the pool of writes, r of reads; the same pool for an in-memory
 	// database and for Options.DB.
 	w, r   *sql.DB
-	owned  bool // Disconnect closes w and r only when the adapter opened them
+	owned  bool         // Disconnect closes w and r only when the adapter opened them
+	lease  *lease.Lease // set when w and r are shared through files
 	closed bool
 }
 
@@ -124,11 +147,55 @@ const (
 // it was being set up waits before it tries again.
 const openRetry = 10 * time.Millisecond
 
+// sharedFile is the pair of pools of a file in files.
+type sharedFile struct{ w, r *sql.DB }
+
+// Destruct closes the pools when their last adapter lets go of them.
+func (f sharedFile) Destruct() error {
+	return errors.Join(f.r.Close(), f.w.Close())
+}
+
 // New returns an Adapter configured by o, on the table "bentocache" until
 // SetTableName. It does no I/O and never fails: invalid options are reported
 // by [Adapter.Validate] and by every call.
 func New(o Options) *Adapter {
-	return &Adapter{o: o, q: buildQueries(database.DefaultTableName)}
+	a := new(Adapter)
+	a.setup(o)
+	return a
+}
+
+// setup configures a from o: the one way in that New and Provision share.
+func (a *Adapter) setup(o Options) {
+	a.o, a.q = o, buildQueries(database.DefaultTableName)
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Adapter) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.adapters.sqlite", New: func() caddy.Module { return new(Adapter) }}
+}
+
+// Provision sets the adapter up from its JSON fields, as [New] does with a
+// Path. For a database file it takes the pools of that path from the
+// adapters' shared pools, opening them if no adapter holds them; an
+// in-memory database is opened, privately, on first use. It does no I/O:
+// database/sql opens the file on demand. An invalid path is reported by
+// [Adapter.Validate].
+func (a *Adapter) Provision(caddy.Context) error {
+	a.setup(Options{Path: a.Path})
+	if a.Validate() != nil || a.Path == "" || inMemory(a.Path) {
+		return nil
+	}
+	f, l, err := lease.Acquire(files, a.Path, func() (sharedFile, error) {
+		w, r := openFile(a.Path)
+		return sharedFile{w: w, r: r}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: opening the database: %w", err)
+	}
+	a.mu.Lock()
+	a.w, a.r, a.lease = f.w, f.r, l
+	a.mu.Unlock()
+	return nil
 }
 
 // Validate reports options that cannot work: both DB and Path, or a plain
@@ -139,6 +206,42 @@ func (a *Adapter) Validate() error {
 		return errors.New("sqlite: set db or path, not both")
 	case !strings.HasPrefix(a.o.Path, "file:") && strings.Contains(a.o.Path, "?"):
 		return fmt.Errorf("sqlite: path %q contains \"?\": use a file: URI", a.o.Path)
+	}
+	return nil
+}
+
+// Cleanup lets go of the adapter's share of its pools (an in-memory
+// database is closed, and lost); it is [Adapter.Disconnect], and safe after
+// a failed Provision and more than once.
+func (a *Adapter) Cleanup() error { return a.Disconnect() }
+
+// UnmarshalCaddyfile sets the adapter up from a Caddyfile block, in the
+// "adapter" line of a database driver. The path may be given on that line
+// instead of in the block:
+//
+//	sqlite [<path>] {
+//		path <path>
+//	}
+func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		a.Path = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "path":
+			if a.Path != "" {
+				return d.Err("path is already set")
+			}
+			if !d.Args(&a.Path) || d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unknown sqlite adapter option %q", d.Val())
+		}
 	}
 	return nil
 }
@@ -276,14 +379,21 @@ func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 }
 
 // Disconnect closes the database if the adapter opened it (never
-// [Options.DB]; an in-memory database is then gone) and makes every later
-// call fail with [database.ErrDisconnected]. Calling it twice is fine.
+// [Options.DB]; an in-memory database is then gone), or, for the module on
+// a file, lets go of its share of the pools of that file, which close when
+// no adapter holds them any more. Every later call fails with
+// [database.ErrDisconnected]. Calling it twice is fine.
 func (a *Adapter) Disconnect() error {
 	a.mu.Lock()
-	w, r, owned, table := a.w, a.r, a.owned, a.q.table
+	w, r, owned, l, table := a.w, a.r, a.owned, a.lease, a.q.table
 	a.closed = true
-	a.w, a.r, a.owned = nil, nil, false
+	a.w, a.r, a.owned, a.lease = nil, nil, false, nil
 	a.mu.Unlock()
+	if l != nil {
+		if err := l.Release(); err != nil {
+			return fmt.Errorf("sqlite: closing the database of table %q: %w", table, err)
+		}
+	}
 	if !owned {
 		return nil
 	}
@@ -407,10 +517,17 @@ func (a *Adapter) conn() (w, r *sql.DB, q *queries, err error) {
 		a.w, a.r, a.owned = w, w, true
 		return w, w, q, nil
 	}
-	w = openPool(path, writerParams+fileParams, 1)
-	r = openPool(path, readerParams, max(4, runtime.GOMAXPROCS(0)))
+	w, r = openFile(path)
 	a.w, a.r, a.owned = w, r, true
 	return w, r, q, nil
+}
+
+// openFile returns the pools of writes and reads of the database file at
+// path. It does no I/O.
+func openFile(path string) (w, r *sql.DB) {
+	w = openPool(path, writerParams+fileParams, 1)
+	r = openPool(path, readerParams, max(4, runtime.GOMAXPROCS(0)))
+	return w, r
 }
 
 // openPool returns a pool of at most conns connections on path with the
@@ -578,4 +695,9 @@ var (
 	_ database.BatchAdapter   = (*Adapter)(nil)
 	_ database.PullAdapter    = (*Adapter)(nil)
 	_ database.ExpiredDeleter = (*Adapter)(nil)
+
+	_ caddy.Provisioner     = (*Adapter)(nil)
+	_ caddy.Validator       = (*Adapter)(nil)
+	_ caddy.CleanerUpper    = (*Adapter)(nil)
+	_ caddyfile.Unmarshaler = (*Adapter)(nil)
 )

@@ -4,11 +4,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
@@ -250,4 +255,102 @@ func userDB(t *testing.T, dsn string) *sql.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+func TestAdapter_UnmarshalCaddyfile(t *testing.T) {
+	tests := []struct{ name, input, want string }{
+		{"Argument", "sqlite /var/cache/bento/cache.db", "/var/cache/bento/cache.db"},
+		{"Block", "sqlite {\n\tpath file:cache.db?mode=rwc\n}", "file:cache.db?mode=rwc"},
+		{"Memory", "sqlite :memory:", ":memory:"},
+		{"Bare", "sqlite", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a sqlite.Adapter
+			if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil || a.Path != tt.want {
+				t.Errorf("UnmarshalCaddyfile(%q) = %v, path %q; want <nil>, %q", tt.input, err, a.Path, tt.want)
+			}
+		})
+	}
+}
+
+func TestAdapter_UnmarshalCaddyfileErrors(t *testing.T) {
+	tests := []struct{ name, input, says string }{
+		{"TwoArguments", "sqlite a.db b.db", "wrong argument count"},
+		{"PathTwice", "sqlite a.db {\n\tpath b.db\n}", "path is already set"},
+		{"PathNoArg", "sqlite {\n\tpath\n}", "wrong argument count"},
+		{"PathTwoArgs", "sqlite {\n\tpath a.db b.db\n}", "wrong argument count"},
+		{"UnknownOption", "sqlite {\n\tfile a.db\n}", `unknown sqlite adapter option "file"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a sqlite.Adapter
+			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if err == nil || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "Testfile:") {
+				t.Errorf("UnmarshalCaddyfile(%q) = %v; want an error at Testfile:<line> saying %q", tt.input, err, tt.says)
+			}
+		})
+	}
+}
+
+// TestAdapter_Provision: the module validates its path, and Provision does
+// no I/O: the file is created by the first call.
+func TestAdapter_Provision(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+	defer cancel()
+	file := filepath.Join(t.TempDir(), "c.db")
+	tests := []struct{ path, wantErr string }{
+		{file, ""},
+		{"", ""},
+		{":memory:", ""},
+		{"c.db?mode=ro", `sqlite: path "c.db?mode=ro" contains "?"`},
+	}
+	for _, tt := range tests {
+		a := &sqlite.Adapter{Path: tt.path}
+		if err := a.Provision(ctx); err != nil {
+			t.Errorf("Provision() with path %q = %v; want <nil>", tt.path, err)
+		}
+		err := a.Validate()
+		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("Validate() with path %q = %v; want an error containing %q (none if empty)", tt.path, err, tt.wantErr)
+		}
+		for range 2 {
+			if err := a.Cleanup(); err != nil {
+				t.Errorf("Cleanup() with path %q = %v; want <nil>", tt.path, err)
+			}
+		}
+	}
+	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat(%q) after Provision and Cleanup = %v; want fs.ErrNotExist: Provision does no I/O", file, err)
+	}
+}
+
+// TestModule_LoadJSON builds a store on bento.drivers.database over
+// bento.adapters.sqlite from JSON, on a file and in memory.
+func TestModule_LoadJSON(t *testing.T) {
+	for _, tt := range []struct{ name, path string }{
+		{"File", filepath.Join(t.TempDir(), "c.db")},
+		{"Memory", ":memory:"},
+		{"Default", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.path
+			cfg := fmt.Appendf(nil, `{"stores": {"s": {"l2": {
+				"driver": "database", "table_name": "cache",
+				"adapter": {"adapter": "sqlite", "path": %q}
+			}}}}`, path)
+			ctx := t.Context()
+			b, err := bento.LoadJSON(ctx, cfg)
+			if err != nil {
+				t.Fatalf("LoadJSON = %v", err)
+			}
+			defer b.Close()
+			if err := b.Default().Set(ctx, "42", "Ada"); err != nil {
+				t.Fatalf("Set = %v", err)
+			}
+			if v, found, err := bento.Get[string](ctx, b.Default(), "42"); err != nil || !found || v != "Ada" {
+				t.Errorf("Get = %q, %t, %v; want \"Ada\", true, <nil>", v, found, err)
+			}
+		})
+	}
 }

@@ -17,6 +17,10 @@
 //	store := bento.NewStore().
 //		UseL1(memory.New(memory.Options{})).
 //		UseBus(pgbus.New(pgbus.Options{Pool: pool}))
+//
+// From JSON or a Caddyfile, the bus is configured by its DSN:
+// {"bus": "postgres", "dsn": "postgres://app@db:5432/app"}, or
+// `bus postgres postgres://app@db:5432/app`.
 package postgres
 
 import (
@@ -33,8 +37,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
 )
+
+func init() { caddy.RegisterModule(new(Bus)) }
 
 var (
 	// ErrClosed is returned by [Bus.Publish] and [Bus.Subscribe] after
@@ -138,16 +147,50 @@ func (o Options) withDefaults() Options {
 }
 
 // Bus is a [bento.Bus] on PostgreSQL LISTEN/NOTIFY. Module ID:
-// bento.buses.postgres. A Bus is safe for concurrent use.
+// bento.buses.postgres; it serves a store's bus. A Bus is safe for
+// concurrent use.
 //
 // Each subscription's handler runs on a goroutine of its own, one payload
 // at a time, in the order the server delivered them; a handler may publish.
 // A handler that falls more than a thousand payloads behind holds up the
 // delivery to every subscription of the bus.
 //
+// A bus loaded from config opens its connections from its DSN on first use
+// and closes them when the config is unloaded. Unlike the memory L1 driver,
+// it does not share them across config reloads: subscriptions and
+// reconnect callbacks belong to one manager, and a shared bus would let the
+// manager being replaced (or a reload that fails) unsubscribe the channel
+// of the one that replaces it. A reload costs a new LISTEN; the new bus
+// subscribes before the old one lets go, so no message falls between them.
+//
 // NOTE: Disconnect waits for running handlers and callbacks, so they must
 // not call it.
 type Bus struct {
+	// The PostgreSQL connection string, as a URL
+	// ("postgres://app:secret@db:5432/app?sslmode=require") or as key=value
+	// pairs ("host=db user=app dbname=app"). The bus opens two connections
+	// from it: one to listen on, one to publish on. Placeholders such as
+	// {env.DATABASE_URL} are replaced. Required.
+	DSN string `json:"dsn,omitempty"`
+	// How long each attempt to open a connection may take. Default: 5s.
+	ConnectTimeout caddy.Duration `json:"connect_timeout,omitempty"`
+	// How long to wait before the first attempt to reopen a lost listening
+	// connection. The wait doubles after each failed attempt, give or take
+	// 20%, up to max_reconnect_delay. Default: 100ms.
+	ReconnectDelay caddy.Duration `json:"reconnect_delay,omitempty"`
+	// The longest wait between two attempts to reopen the listening
+	// connection; attempts go on until the config is unloaded. A value
+	// under reconnect_delay means reconnect_delay. Default: 5s.
+	MaxReconnectDelay caddy.Duration `json:"max_reconnect_delay,omitempty"`
+	// How long the listening connection may stay silent before the bus
+	// pings it. A connection that died without a word is noticed within
+	// about ping_interval plus connect_timeout. Default: 30s.
+	PingInterval caddy.Duration `json:"ping_interval,omitempty"`
+
+	// fromConfig: the bus was provisioned from config, so Validate names
+	// the JSON fields.
+	fromConfig bool
+
 	o      Options
 	sender string        // this bus's id in the chunks it sends
 	nextID atomic.Uint64 // the id of the last message sent
@@ -181,26 +224,55 @@ type Bus struct {
 // listening connection is opened by the first [Bus.Subscribe], and
 // [Bus.Validate] reports options that cannot work.
 func New(o Options) *Bus {
+	b := new(Bus)
+	b.init(o)
+	return b
+}
+
+// init sets b up from o: the one way in that New and Provision share. It
+// does no I/O.
+func (b *Bus) init(o Options) {
 	o = o.withDefaults()
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Bus{
-		o:        o,
-		sender:   hex.EncodeToString(id[:]),
-		ctx:      ctx,
-		cancel:   cancel,
-		log:      o.Logger,
-		pub:      make(chan struct{}, 1),
-		subs:     make(map[string]*subscription),
-		wake:     make(chan struct{}, 1),
-		resynced: make(chan struct{}, 1),
-	}
+	b.o = o
+	b.sender = hex.EncodeToString(id[:])
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.log = o.Logger
+	b.pub = make(chan struct{}, 1)
+	b.subs = make(map[string]*subscription)
+	b.wake = make(chan struct{}, 1)
+	b.resynced = make(chan struct{}, 1)
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Bus) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.buses.postgres", New: func() caddy.Module { return new(Bus) }}
+}
+
+// Provision builds the bus from its JSON fields, logging to the module's
+// logger. It does no I/O: the connections are opened by the first
+// Subscribe and Publish.
+func (b *Bus) Provision(ctx caddy.Context) error {
+	b.fromConfig = true
+	b.init(Options{
+		DSN:               b.DSN,
+		ConnectTimeout:    time.Duration(b.ConnectTimeout),
+		ReconnectDelay:    time.Duration(b.ReconnectDelay),
+		MaxReconnectDelay: time.Duration(b.MaxReconnectDelay),
+		PingInterval:      time.Duration(b.PingInterval),
+		Logger:            bento.ModuleLogger(ctx),
+	})
+	return nil
 }
 
 // Validate reports options that cannot work: neither Pool nor DSN, or a DSN
-// that does not parse. It does no I/O.
+// that does not parse. A bus from config is told about by its JSON fields:
+// a missing or unparsable "dsn", or a negative duration. It does no I/O.
 func (b *Bus) Validate() error {
+	if b.fromConfig {
+		return b.validateConfig()
+	}
 	if b.o.Pool == nil && b.o.DSN == "" {
 		return errors.New("postgres bus: neither Pool nor DSN is set")
 	}
@@ -211,6 +283,35 @@ func (b *Bus) Validate() error {
 	}
 	return nil
 }
+
+// validateConfig is Validate for a bus provisioned from config: every
+// problem, joined, each naming its JSON field.
+func (b *Bus) validateConfig() error {
+	var errs []error
+	if b.DSN == "" {
+		errs = append(errs, errors.New(`postgres bus: "dsn" is required: a PostgreSQL connection string such as "postgres://app@db:5432/app"`))
+	} else if _, err := pgx.ParseConfig(b.DSN); err != nil {
+		errs = append(errs, fmt.Errorf(`postgres bus: "dsn": %w`, err))
+	}
+	for _, f := range []struct {
+		name string
+		d    caddy.Duration
+	}{
+		{"connect_timeout", b.ConnectTimeout},
+		{"reconnect_delay", b.ReconnectDelay},
+		{"max_reconnect_delay", b.MaxReconnectDelay},
+		{"ping_interval", b.PingInterval},
+	} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("postgres bus: %q must not be negative, got %s", f.name, time.Duration(f.d)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Cleanup disconnects the bus; see [Bus.Disconnect]. It is safe after a
+// failed or missing Provision, and to call twice.
+func (b *Bus) Cleanup() error { return b.Disconnect() }
 
 // Publish sends payload to every subscriber of channel, the subscriptions
 // of this bus included, with pg_notify on the PostgreSQL channel
@@ -342,6 +443,10 @@ func (b *Bus) Disconnect() error {
 		return nil
 	}
 	b.closed = true
+	if b.cancel == nil { // never set up (Cleanup without Provision): nothing runs
+		b.mu.Unlock()
+		return nil
+	}
 	subs := b.subs
 	b.subs = nil
 	b.callbacks = nil
@@ -477,4 +582,9 @@ func closeConn(conn *pgx.Conn) {
 var (
 	_ bento.Bus       = (*Bus)(nil)
 	_ bento.Validator = (*Bus)(nil)
+
+	_ caddy.Provisioner     = (*Bus)(nil)
+	_ caddy.Validator       = (*Bus)(nil)
+	_ caddy.CleanerUpper    = (*Bus)(nil)
+	_ caddyfile.Unmarshaler = (*Bus)(nil)
 )

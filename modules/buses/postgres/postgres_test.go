@@ -3,11 +3,15 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
@@ -313,6 +319,221 @@ func TestBento_Coherence(t *testing.T) {
 	}
 }
 
+// TestModule_Load loads the module by ID from JSON, as a config does: the
+// JSON fields become the options, and neither Provision nor Validate
+// connects to anything (the DSN points at a listener that counts
+// connections).
+func TestModule_Load(t *testing.T) {
+	t.Parallel()
+	ln, accepted := countingListener(t)
+	dsn := "postgres://app@" + ln + "/app?sslmode=disable"
+	tests := []struct {
+		name string
+		json string
+		want Options
+	}{
+		{
+			name: "Defaults",
+			json: `{"dsn": "` + dsn + `"}`,
+			want: Options{DSN: dsn, ConnectTimeout: DefaultConnectTimeout, ReconnectDelay: DefaultReconnectDelay,
+				MaxReconnectDelay: DefaultMaxReconnectDelay, PingInterval: DefaultPingInterval},
+		},
+		{
+			name: "AllFields",
+			json: `{"dsn": "` + dsn + `", "connect_timeout": "2s", "reconnect_delay": "10ms",
+				"max_reconnect_delay": "1s", "ping_interval": "1m"}`,
+			want: Options{DSN: dsn, ConnectTimeout: 2 * time.Second, ReconnectDelay: 10 * time.Millisecond,
+				MaxReconnectDelay: time.Second, PingInterval: time.Minute},
+		},
+		{
+			name: "MaxReconnectDelayUnderReconnectDelay",
+			json: `{"dsn": "` + dsn + `", "reconnect_delay": "2s", "max_reconnect_delay": "1s"}`,
+			want: Options{DSN: dsn, ConnectTimeout: DefaultConnectTimeout, ReconnectDelay: 2 * time.Second,
+				MaxReconnectDelay: 2 * time.Second, PingInterval: DefaultPingInterval},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+			defer cancel() // runs the module's Cleanup
+			v, err := ctx.LoadModuleByID("bento.buses.postgres", json.RawMessage(tt.json))
+			if err != nil {
+				t.Fatalf("LoadModuleByID(%q, %s) = %v; want <nil>", "bento.buses.postgres", tt.json, err)
+			}
+			b, ok := v.(*Bus)
+			if !ok {
+				t.Fatalf("LoadModuleByID(%q, …) = %T; want *Bus", "bento.buses.postgres", v)
+			}
+			got := b.o
+			if got.Logger == nil {
+				t.Errorf("provisioned bus has no logger; want the module's logger")
+			}
+			got.Logger = nil
+			if got != tt.want {
+				t.Errorf("provisioned bus options = %+v; want %+v", got, tt.want)
+			}
+		})
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("Provision, Validate and Cleanup opened %d connections; want none", n)
+	}
+}
+
+// TestModule_Validate checks that the errors of a bus from config name its
+// JSON fields.
+func TestModule_Validate(t *testing.T) {
+	t.Parallel()
+	const dsn = "postgres://app@127.0.0.1:1/app"
+	tests := []struct {
+		name string
+		json string
+		says []string
+	}{
+		{"NoDSN", `{}`, []string{`"dsn" is required`}},
+		{"EmptyDSN", `{"dsn": ""}`, []string{`"dsn" is required`}},
+		{"BadDSN", `{"dsn": "postgres://a b@%zz"}`, []string{`"dsn"`}},
+		{"NegativeConnectTimeout", `{"dsn": "` + dsn + `", "connect_timeout": "-1s"}`, []string{`"connect_timeout" must not be negative`}},
+		{"NegativeReconnectDelay", `{"dsn": "` + dsn + `", "reconnect_delay": "-1s"}`, []string{`"reconnect_delay" must not be negative`}},
+		{"NegativeMaxReconnectDelay", `{"dsn": "` + dsn + `", "max_reconnect_delay": "-1s"}`, []string{`"max_reconnect_delay" must not be negative`}},
+		{"NegativePingInterval", `{"dsn": "` + dsn + `", "ping_interval": "-1s"}`, []string{`"ping_interval" must not be negative`}},
+		{"Several", `{"ping_interval": "-1s", "connect_timeout": "-2s"}`,
+			[]string{`"dsn" is required`, `"ping_interval"`, `"connect_timeout"`}},
+		{"UnknownField", `{"dsn": "` + dsn + `", "pool": 4}`, []string{"pool"}},
+		{"BadDuration", `{"dsn": "` + dsn + `", "ping_interval": "soon"}`, []string{"soon"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+			defer cancel()
+			_, err := ctx.LoadModuleByID("bento.buses.postgres", json.RawMessage(tt.json))
+			for _, s := range tt.says {
+				if err == nil || !strings.Contains(err.Error(), s) {
+					t.Errorf("LoadModuleByID(%q, %s) = %v; want an error saying %q", "bento.buses.postgres", tt.json, err, s)
+				}
+			}
+		})
+	}
+}
+
+// TestCleanup checks that Cleanup disconnects, may be called twice, and is
+// safe on a bus that was never provisioned (caddy cleans up after a failed
+// Provision or Validate too).
+func TestCleanup(t *testing.T) {
+	t.Parallel()
+	var never Bus
+	for i := range 2 {
+		if err := never.Cleanup(); err != nil {
+			t.Errorf("Cleanup() #%d on a bus never provisioned = %v; want <nil>", i+1, err)
+		}
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+	defer cancel()
+	b := &Bus{DSN: "postgres://app@127.0.0.1:1/app"}
+	if err := b.Provision(ctx); err != nil {
+		t.Fatalf("Provision(ctx) = %v; want <nil>", err)
+	}
+	for i := range 2 {
+		if err := b.Cleanup(); err != nil {
+			t.Errorf("Cleanup() #%d = %v; want <nil>", i+1, err)
+		}
+	}
+	if err := b.Publish(t.Context(), "ch", []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Publish(ctx, %q, %q) after Cleanup = %v; want ErrClosed", "ch", "x", err)
+	}
+}
+
+// TestLoadJSON runs two managers loaded by bento.LoadJSON, with the bus
+// configured from JSON: a write on one makes the other's L1 copy stale,
+// and closing the managers closes the bus's connections.
+func TestLoadJSON(t *testing.T) {
+	t.Parallel()
+	ch := testenv.Prefix(t)
+	dsn := withAppName(t, testenv.Postgres(t), ch)
+	// The stores have different names because, within one process, the
+	// memory L1 of a store loaded from config is shared by name (that is
+	// how a reload keeps it); the explicit bus channel joins them.
+	load := func(store string) *bento.Bento {
+		cfg, err := json.Marshal(map[string]any{"stores": map[string]any{store: map[string]any{
+			"bus_channel": ch,
+			"l1":          map[string]any{"driver": "memory"},
+			"bus":         map[string]any{"bus": "postgres", "dsn": dsn, "connect_timeout": "10s", "ping_interval": "1m"},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := bento.LoadJSON(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("bento.LoadJSON(%s) = %v; want <nil>", cfg, err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	a, b := load(ch+"_a"), load(ch+"_b")
+	ctx := t.Context()
+	if err := b.Default().Set(ctx, "theme", "light"); err != nil {
+		t.Fatalf("b.Set(ctx, %q, %q) = %v", "theme", "light", err)
+	}
+	if err := a.Default().Set(ctx, "theme", "dark"); err != nil {
+		t.Fatalf("a.Set(ctx, %q, %q) = %v", "theme", "dark", err)
+	}
+	var (
+		has bool
+		err error
+	)
+	if !eventually(waitTimeout, func() bool {
+		has, err = b.Default().Has(ctx, "theme")
+		return err == nil && !has
+	}) {
+		t.Errorf("b.Has(ctx, %q) = %v, %v for %v after a's Set; want false: the bus from JSON makes b's L1 copy stale", "theme", has, err, waitTimeout)
+	}
+
+	raw, err := pgx.Connect(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatalf("pgx.Connect: %v", err)
+	}
+	t.Cleanup(func() { raw.Close(context.Background()) })
+	conns := func() int {
+		var n int
+		if err := raw.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", ch).Scan(&n); err != nil {
+			t.Fatalf("counting the buses' connections: %v", err)
+		}
+		return n
+	}
+	if n := conns(); n < 4 {
+		t.Errorf("found %d connections named %q; want 4 (each bus listens and publishes on its own)", n, ch)
+	}
+	for name, m := range map[string]*bento.Bento{"a": a, "b": b} {
+		if err := m.Close(); err != nil {
+			t.Errorf("%s.Close() = %v; want <nil>", name, err)
+		}
+	}
+	var left int
+	if !eventually(waitTimeout, func() bool {
+		left = conns()
+		return left == 0
+	}) {
+		t.Errorf("%d connections named %q are still open %v after the managers closed; want none", left, ch, waitTimeout)
+	}
+}
+
+// TestLoadJSON_NoDSN checks that LoadJSON reports a bus without a DSN by
+// store, field, module and JSON field.
+func TestLoadJSON_NoDSN(t *testing.T) {
+	t.Parallel()
+	cfg := `{"stores": {"main": {"l1": {"driver": "memory"}, "bus": {"bus": "postgres"}}}}`
+	m, err := bento.LoadJSON(t.Context(), []byte(cfg))
+	if err == nil {
+		m.Close()
+		t.Fatalf("bento.LoadJSON(%s) = <nil>; want an error", cfg)
+	}
+	for _, s := range []string{`store "main"`, `field "bus"`, `"bento.buses.postgres"`, `"dsn" is required`} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("bento.LoadJSON(%s) = %v; want an error saying %s", cfg, err, s)
+		}
+	}
+}
+
 // TestDisconnect_NoLeak checks that Disconnect stops every goroutine of the
 // bus and of the connections it opened. It does not run in parallel, so
 // that no other test's bus is alive.
@@ -471,6 +692,51 @@ func pattern(n int) []byte {
 		p[i] = byte(i*7 + i/chunkSize)
 	}
 	return p
+}
+
+// countingListener accepts TCP connections on a loopback port and closes
+// them at once; it returns the port's address and the number accepted.
+func countingListener(t testing.TB) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("net.Listen: %v", err)
+	}
+	var n atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().String(), &n
+}
+
+// withAppName returns dsn with its connections named name, so that a test
+// can find them in pg_stat_activity.
+func withAppName(t testing.TB, dsn, name string) string {
+	t.Helper()
+	if !strings.Contains(dsn, "://") { // key=value: later keys win
+		return dsn + " application_name=" + name
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("url.Parse(%q): %v", dsn, err)
+	}
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // connPool is a small pool of real connections with the methods of [Pool],

@@ -1,8 +1,9 @@
 // Package database is bento's L2 driver over a SQL database (module
-// bento.drivers.database once it is registered as a caddy module). The SQL
-// itself is the job of a [bento.DatabaseAdapter]: bento ships adapters for
-// PostgreSQL (pgx), MySQL and MariaDB (go-sql-driver/mysql) and SQLite
-// (modernc.org/sqlite) under modules/adapters.
+// bento.drivers.database). The SQL itself is the job of a
+// [bento.DatabaseAdapter]: bento ships adapters for PostgreSQL (pgx), MySQL
+// and MariaDB (go-sql-driver/mysql) and SQLite (modernc.org/sqlite) under
+// modules/adapters, as the modules bento.adapters.postgres, .mysql and
+// .sqlite, which the driver's "adapter" field loads.
 //
 // A [Driver] keeps one row per key in one table, keys laid out as
 // "prefix:namespace:key" like in every bento driver. The table is created on
@@ -25,6 +26,7 @@ package database
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -33,18 +35,46 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/keys"
 )
 
+func init() { caddy.RegisterModule(Driver{}) }
+
 // Driver is a [bento.L2Driver] that stores entries as rows of a SQL table
-// through a [bento.DatabaseAdapter]. The module ID will be
-// bento.drivers.database; it serves the L2 layer only.
+// through a [bento.DatabaseAdapter]. Module ID: bento.drivers.database; it
+// serves the L2 layer only, and loads its adapter as a sub-module of the
+// namespace bento.adapters.
 //
 // A Driver returned by [New] and the views returned by [Driver.Namespace]
 // share the adapter, the table and the lifecycle: Disconnect on any of them
 // disconnects all. A Driver is safe for concurrent use.
 type Driver struct {
+	// The database adapter that runs the SQL, named by "adapter" (module
+	// bento.adapters.<adapter>) with its own options, e.g. {"adapter":
+	// "postgres", "dsn": "postgres://app@db:5432/app"} or {"adapter":
+	// "sqlite", "path": "/var/cache/bento/cache.db"}. Required.
+	AdapterRaw json.RawMessage `json:"adapter,omitempty" caddy:"namespace=bento.adapters inline_key=adapter"`
+	// Adapter is the adapter that Provision loaded from AdapterRaw.
+	Adapter bento.DatabaseAdapter `json:"-"`
+	// The table that holds the entries: a letter or _, then letters, digits
+	// or _, 63 bytes at most. Default: "bentocache".
+	TableName string `json:"table_name,omitempty"`
+	// Put before every key, as "prefix:namespace:key". Default: none (the
+	// store's own prefix still applies).
+	Prefix string `json:"prefix,omitempty"`
+	// How often the expired rows of the whole table are deleted in the
+	// background, e.g. "10m". Default: never; a read still deletes the
+	// expired rows it finds.
+	PruneInterval caddy.Duration `json:"prune_interval,omitempty"`
+	// Never create the table: you create it, with the layout of your
+	// adapter. Default: false, the table (and its indexes) is created on
+	// first use if it is missing.
+	SkipCreateTable bool `json:"skip_create_table,omitempty"`
+
 	s *store
 	// prefix is "prefix:namespace…" as built by keys.Join; "" for none.
 	prefix string
@@ -109,6 +139,12 @@ type store struct {
 // invalid options are reported by [Driver.Validate] and by every call. It
 // sets the adapter's table name; the table is created on first use.
 func New(o Options) *Driver {
+	return &Driver{s: newStore(o), prefix: o.Prefix}
+}
+
+// newStore builds the state that o describes: the one way in that New and
+// Provision share.
+func newStore(o Options) *store {
 	s := &store{
 		adapter: o.Adapter,
 		table:   o.TableName,
@@ -138,7 +174,43 @@ func New(o Options) *Driver {
 		s.puller, _ = o.Adapter.(PullAdapter)
 		s.expirer, _ = o.Adapter.(ExpiredDeleter)
 	}
-	return &Driver{s: s, prefix: o.Prefix}
+	return s
+}
+
+// CaddyModule returns the Caddy module information.
+func (Driver) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.drivers.database", New: func() caddy.Module { return new(Driver) }}
+}
+
+// Provision loads the adapter module named in the "adapter" field, then
+// builds the driver from its JSON fields as [New] does. Neither the driver
+// nor the bento adapters do network I/O here: the adapters open their
+// connections lazily (and share them across config reloads), and the table
+// is created on first use. Inside a Caddy server, failed background prunes
+// and lazy deletes are logged to the module's logger.
+func (dr *Driver) Provision(ctx caddy.Context) error {
+	if err := checkAdapterRaw(dr.AdapterRaw); err != nil {
+		return err
+	}
+	v, err := ctx.LoadModule(dr, "AdapterRaw")
+	if err != nil {
+		return fmt.Errorf("database: adapter: %w", err)
+	}
+	a, ok := v.(bento.DatabaseAdapter)
+	if !ok {
+		return fmt.Errorf("database: adapter: module %q is not a bento.DatabaseAdapter", caddy.GetModuleID(v))
+	}
+	dr.Adapter = a
+	o := Options{
+		Adapter:         a,
+		TableName:       dr.TableName,
+		Prefix:          dr.Prefix,
+		PruneInterval:   time.Duration(dr.PruneInterval),
+		SkipCreateTable: dr.SkipCreateTable,
+	}
+	o.Logger = bento.ModuleLogger(ctx)
+	dr.s, dr.prefix = newStore(o), o.Prefix
+	return nil
 }
 
 // Validate reports options that cannot work: a missing adapter, a table name
@@ -156,6 +228,16 @@ func (dr *Driver) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Cleanup stops background pruning and disconnects the adapter, as
+// [Driver.Disconnect] does; it is safe after a failed Provision and more
+// than once.
+func (dr *Driver) Cleanup() error {
+	if dr.s == nil {
+		return nil
+	}
+	return dr.Disconnect()
 }
 
 // Namespace returns a view of the same table whose keys are under
@@ -538,10 +620,51 @@ func opError(op, key string, err error) error {
 	return fmt.Errorf("database: %s %s: %w", op, quoteKey(key), err)
 }
 
+// adapterExample is the "adapter" field that errors show.
+const adapterExample = `"adapter": {"adapter": "sqlite", "path": "/var/cache/bento/cache.db"}`
+
+// checkAdapterRaw reports what keeps the "adapter" field from naming an
+// adapter module that is compiled in, before caddy loads it (whose own
+// errors would print the whole object, a DSN's password included).
+func checkAdapterRaw(raw json.RawMessage) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return fmt.Errorf("database: adapter is required, e.g. %s (postgres and mysql take a \"dsn\")", adapterExample)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return fmt.Errorf("database: adapter: want an object such as {\"adapter\": \"sqlite\", …}: %w", err)
+	}
+	var name string
+	if err := json.Unmarshal(fields["adapter"], &name); err != nil || name == "" {
+		return fmt.Errorf("database: adapter: missing \"adapter\", the name of a bento.adapters module, e.g. %s", adapterExample)
+	}
+	return adapterModule(name)
+}
+
+// adapterModule reports an adapter module that is not compiled in, with
+// the xbento line that would add it.
+func adapterModule(name string) error {
+	if _, err := caddy.GetModule("bento.adapters." + name); err == nil {
+		return nil
+	}
+	return unknownAdapter(name)
+}
+
+// unknownAdapter is the error for the adapter name that is not compiled
+// in.
+func unknownAdapter(name string) error {
+	return fmt.Errorf("database: adapter: %w", bento.UnknownModuleError("bento.adapters."+name))
+}
+
 // Interface guards
 var (
 	_ bento.L2Driver      = (*Driver)(nil)
 	_ bento.L2BatchDriver = (*Driver)(nil)
 	_ bento.Pruner        = (*Driver)(nil)
 	_ bento.Validator     = (*Driver)(nil)
+
+	_ caddy.Provisioner     = (*Driver)(nil)
+	_ caddy.Validator       = (*Driver)(nil)
+	_ caddy.CleanerUpper    = (*Driver)(nil)
+	_ caddyfile.Unmarshaler = (*Driver)(nil)
 )

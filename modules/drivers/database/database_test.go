@@ -3,8 +3,10 @@ package database_test
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +16,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
 	"github.com/bentocache/bento/internal/mapstore"
+	"github.com/bentocache/bento/modules/adapters/sqlite"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
@@ -637,6 +642,159 @@ func TestDriver_Prune(t *testing.T) {
 			if _, found, _ := s.Adapter.Get(t.Context(), k); found {
 				t.Errorf("row %q still stored after Prune; want every expired row of the table gone", k)
 			}
+		}
+	})
+}
+
+// countRows returns the number of rows of table, in the SQLite database at
+// path, whose key starts with prefix.
+func countRows(t *testing.T, path, table, prefix string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	q := `SELECT count(*) FROM "` + table + `" WHERE substr("key", 1, ?) = ?`
+	if err := db.QueryRowContext(t.Context(), q, len(prefix), []byte(prefix)).Scan(&n); err != nil {
+		t.Fatalf("counting the rows of %q under %q: %v", table, prefix, err)
+	}
+	return n
+}
+
+// TestModule_LoadJSON builds a store on bento.drivers.database over
+// bento.adapters.sqlite from JSON: values round-trip through the
+// configured table, under the configured prefix.
+func TestModule_LoadJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	cfg := fmt.Appendf(nil, `{"stores": {"s": {"l2": {
+		"driver": "database",
+		"adapter": {"adapter": "sqlite", "path": %q},
+		"table_name": "cache", "prefix": "app", "prune_interval": "1m"
+	}}}}`, path)
+	ctx := t.Context()
+	b, err := bento.LoadJSON(ctx, cfg)
+	if err != nil {
+		t.Fatalf("LoadJSON = %v", err)
+	}
+	defer b.Close()
+	users := b.Namespace("users")
+	if err := users.Set(ctx, "42", "Ada"); err != nil {
+		t.Fatalf("Set = %v", err)
+	}
+	if v, found, err := bento.Get[string](ctx, users, "42"); err != nil || !found || v != "Ada" {
+		t.Errorf("Get = %q, %t, %v; want \"Ada\", true, <nil>", v, found, err)
+	}
+	if n := countRows(t, path, "cache", "app:"); n != 1 {
+		t.Errorf("rows of table cache under app: = %d; want 1", n)
+	}
+}
+
+// TestModule_SkipCreateTable: with skip_create_table the driver never
+// creates the table, so a write to a fresh database fails.
+func TestModule_SkipCreateTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	cfg := fmt.Appendf(nil, `{"stores": {"s": {"l2": {"driver": "database", "adapter": {"adapter": "sqlite", "path": %q}, "skip_create_table": true}}}}`, path)
+	b, err := bento.LoadJSON(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("LoadJSON = %v", err)
+	}
+	defer b.Close()
+	if err := b.Default().Set(t.Context(), "k", "v"); err == nil || !strings.Contains(err.Error(), "no such table: bentocache") {
+		t.Errorf("Set with skip_create_table on a fresh database = %v; want a \"no such table\" error", err)
+	}
+}
+
+// TestDriver_Provision loads the adapter sub-module into Adapter, and
+// Cleanup is safe on a driver whose Provision failed or never ran.
+func TestDriver_Provision(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+	defer cancel()
+	dr := &database.Driver{AdapterRaw: []byte(`{"adapter": "sqlite"}`), TableName: "cache", Prefix: "app"}
+	if err := dr.Provision(ctx); err != nil {
+		t.Fatalf("Provision() = %v; want <nil>", err)
+	}
+	if _, ok := dr.Adapter.(*sqlite.Adapter); !ok {
+		t.Errorf("Provision() loaded adapter %T; want *sqlite.Adapter", dr.Adapter)
+	}
+	if err := dr.Validate(); err != nil {
+		t.Errorf("Validate() = %v; want <nil>", err)
+	}
+	if err := dr.Set(t.Context(), "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if row, found, err := dr.Adapter.Get(t.Context(), "app:k"); err != nil || !found || string(row.Value) != "v" {
+		t.Errorf("adapter Get(\"app:k\") = %+v, %t, %v; want the row that Set wrote, under the prefix", row, found, err)
+	}
+	for i := range 2 {
+		if err := dr.Cleanup(); err != nil {
+			t.Errorf("Cleanup() #%d = %v; want <nil>", i+1, err)
+		}
+	}
+	if _, _, err := dr.Adapter.Get(t.Context(), "app:k"); !errors.Is(err, database.ErrDisconnected) {
+		t.Errorf("adapter Get after Cleanup = %v; want database.ErrDisconnected: Cleanup disconnects the adapter", err)
+	}
+
+	failed := new(database.Driver)
+	if err := failed.Provision(ctx); err == nil {
+		t.Error("Provision() with no adapter = <nil>; want an error")
+	}
+	if err := failed.Cleanup(); err != nil {
+		t.Errorf("Cleanup() after a failed Provision = %v; want <nil>", err)
+	}
+}
+
+func TestModule_LoadJSONErrors(t *testing.T) {
+	sqliteAdapter := `{"adapter": "sqlite"}`
+	tests := []struct {
+		name, l2 string
+		says     []string
+		not      string // the error must not say it
+	}{
+		{"NoAdapter", `{"driver": "database"}`,
+			[]string{`field "l2"`, "database: adapter is required", `"adapter": {"adapter": "sqlite", "path": `}, ""},
+		{"NullAdapter", `{"driver": "database", "adapter": null}`, []string{"database: adapter is required"}, ""},
+		{"AdapterNotObject", `{"driver": "database", "adapter": "sqlite"}`, []string{"database: adapter: want an object"}, ""},
+		{"AdapterNoName", `{"driver": "database", "adapter": {"dsn": "postgres://app:s3cret@db/app"}}`,
+			[]string{`database: adapter: missing "adapter"`, `"adapter": {"adapter": "sqlite"`}, "s3cret"},
+		{"UnknownAdapter", `{"driver": "database", "adapter": {"adapter": "cassandra"}}`,
+			[]string{`"bento.adapters.cassandra"`, "not compiled in", "xbento build --with"}, ""},
+		{"AdapterUnknownField", `{"driver": "database", "adapter": {"adapter": "sqlite", "paht": "c.db"}}`,
+			[]string{"bento.adapters.sqlite", "paht"}, ""},
+		{"AdapterNoDSN", `{"driver": "database", "adapter": {"adapter": "postgres"}}`, []string{"postgres: dsn is required"}, ""},
+		{"AdapterBadDSN", `{"driver": "database", "adapter": {"adapter": "mysql", "dsn": "nonsense"}}`, []string{"mysql: dsn: "}, ""},
+		{"BadDuration", `{"driver": "database", "adapter": ` + sqliteAdapter + `, "prune_interval": "soon"}`,
+			[]string{"bento.drivers.database", `"soon"`}, ""},
+		{"NegativeInterval", `{"driver": "database", "adapter": ` + sqliteAdapter + `, "prune_interval": "-1m"}`,
+			[]string{"database: prune_interval must not be negative"}, ""},
+		{"BadTableName", `{"driver": "database", "adapter": ` + sqliteAdapter + `, "table_name": "bento-cache"}`,
+			[]string{`database: table_name: invalid table name "bento-cache"`}, ""},
+		{"UnknownField", `{"driver": "database", "adapter": ` + sqliteAdapter + `, "tabel_name": "x"}`,
+			[]string{"bento.drivers.database", "tabel_name"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := `{"stores": {"s": {"l2": ` + tt.l2 + `}}}`
+			b, err := bento.LoadJSON(t.Context(), []byte(cfg))
+			if err == nil {
+				b.Close()
+				t.Fatalf("LoadJSON(%s) succeeded; want an error saying %q", cfg, tt.says)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("LoadJSON(%s) error %q does not say %q", cfg, err, s)
+				}
+			}
+			if tt.not != "" && strings.Contains(err.Error(), tt.not) {
+				t.Errorf("LoadJSON(%s) error %q shows %q", cfg, err, tt.not)
+			}
+		})
+	}
+	t.Run("NotL1", func(t *testing.T) {
+		_, err := bento.LoadJSON(t.Context(), []byte(`{"stores": {"s": {"l1": {"driver": "database", "adapter": `+sqliteAdapter+`}}}}`))
+		if want := `module "bento.drivers.database" is not an L1 driver: it serves l2`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadJSON with the database driver as l1 = %v; want an error saying %q", err, want)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 // Package file is bento's L2 driver that keeps one file per key under a
-// directory (module bento.drivers.file once it is registered as a caddy
-// module). Several processes on one machine can share the directory as
-// their L2.
+// directory (module bento.drivers.file). Several processes on one machine can
+// share the directory as their L2.
 //
 // Keys map to paths that cannot leave the directory: each ":"-separated
 // segment of "prefix:namespace:key" becomes a directory whose name is the
@@ -36,19 +35,54 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/keys"
 )
 
+func init() { caddy.RegisterModule(Driver{}) }
+
 // Driver is a [bento.L2Driver] and [bento.Pruner] that stores one file per
-// key under a directory. The module ID will be bento.drivers.file; it serves
-// the L2 layer.
+// key under a directory. Module ID: bento.drivers.file; it serves the L2
+// layer only.
 //
 // A Driver returned by [New] and the views returned by [Driver.Namespace]
 // share their options and their pruning goroutine. A Driver is safe for
 // concurrent use, and so are several drivers, in one process or several, on
-// one directory.
+// one directory. The files are the whole state: nothing is pooled across
+// config reloads, and the old and the new driver of a reload share the
+// directory as two processes would.
 type Driver struct {
+	// The directory that holds the entries, one file per key. It is
+	// created, with its parents, by the first write; a relative path is
+	// relative to the working directory. Give the driver a directory of its
+	// own. Required.
+	Directory string `json:"directory,omitempty"`
+	// Put before every key, as "prefix:namespace:key", and so the first
+	// directory under directory. Default: none (the store's own prefix
+	// still applies).
+	Prefix string `json:"prefix,omitempty"`
+	// How often expired and damaged entries and empty directories are
+	// removed in the background, e.g. "1h". Default: never; an expired
+	// entry is then removed when it is read.
+	PruneInterval caddy.Duration `json:"prune_interval,omitempty"`
+	// Permission of the entry files, in octal, before the umask, e.g.
+	// "0640". It must let the owner read and write. Default: "0600".
+	FileMode string `json:"file_mode,omitempty"`
+	// Permission of the directories the driver creates, in octal, before
+	// the umask, e.g. "0750". It must give the owner every permission.
+	// Default: "0700".
+	DirMode string `json:"dir_mode,omitempty"`
+	// Flush every write to stable storage (fsync) before it counts, so
+	// that a written entry survives a power loss; writes are much slower.
+	// Default: false (after a crash an entry may be missing or older, never
+	// wrong).
+	Sync bool `json:"sync,omitempty"`
+
 	s *store
 	// base is the prefix and namespaces joined by keys.Join; "" for none.
 	base string
@@ -122,6 +156,9 @@ type store struct {
 	root     string  // filepath.Clean(o.Directory); "" when unset
 	fileMode fs.FileMode
 	dirMode  fs.FileMode
+	// problems are the module fields that Provision could not map to o
+	// (a mode that is not octal), for Validate.
+	problems []error
 
 	seed  maphash.Seed
 	locks [stripes]sync.Mutex
@@ -137,6 +174,12 @@ type store struct {
 // positive PruneInterval it starts the pruning goroutine, which
 // [Driver.Disconnect] stops.
 func New(o Options) *Driver {
+	return &Driver{s: newStore(o), base: o.Prefix}
+}
+
+// newStore builds the state that o describes and starts its pruning
+// goroutine: the one way in that New and Provision share.
+func newStore(o Options) *store {
 	s := &store{
 		o:        o,
 		fileMode: o.FileMode,
@@ -157,15 +200,53 @@ func New(o Options) *Driver {
 			go s.pruneLoop(ctx, o.PruneInterval)
 		}
 	}
-	return &Driver{s: s, base: o.Prefix}
+	return s
+}
+
+// CaddyModule returns the Caddy module information.
+func (Driver) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.drivers.file", New: func() caddy.Module { return new(Driver) }}
+}
+
+// Provision builds the driver from its JSON fields, as [New] does, and
+// starts the pruning goroutine if prune_interval is set. Inside a Caddy
+// server, failed background prunes are logged to the module's logger. It
+// does no I/O: the directory is created by the first write. A mode that is
+// not octal is reported by [Driver.Validate].
+func (dr *Driver) Provision(ctx caddy.Context) error {
+	o := Options{
+		Directory:     dr.Directory,
+		Prefix:        dr.Prefix,
+		PruneInterval: time.Duration(dr.PruneInterval),
+		Sync:          dr.Sync,
+	}
+	var problems []error
+	for _, m := range []struct {
+		name, value string
+		dst         *fs.FileMode
+	}{{"file_mode", dr.FileMode, &o.FileMode}, {"dir_mode", dr.DirMode, &o.DirMode}} {
+		mode, err := parseMode(m.value)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("file: %s: %w", m.name, err))
+			continue
+		}
+		*m.dst = mode
+	}
+	logger := bento.ModuleLogger(ctx).With(zap.String("directory", o.Directory))
+	o.OnPruneError = func(err error) { logger.Error("background prune failed", zap.Error(err)) }
+	dr.s, dr.base = newStore(o), o.Prefix
+	dr.s.problems = problems
+	return nil
 }
 
 // Validate reports the problems of the options given to [New], every one
 // found, joined: an empty Directory, a negative PruneInterval, modes that
-// are not permissions or that lock the driver out of its own files.
+// are not permissions or that lock the driver out of its own files, and, for
+// the module, a file_mode or dir_mode that is not an octal number. It names
+// each problem by its JSON field and does no I/O.
 func (dr *Driver) Validate() error {
 	o := dr.s.o
-	var errs []error
+	errs := append([]error(nil), dr.s.problems...)
 	if o.Directory == "" {
 		errs = append(errs, errors.New("file: directory is required"))
 	}
@@ -179,6 +260,15 @@ func (dr *Driver) Validate() error {
 		errs = append(errs, fmt.Errorf("file: dir_mode must be permission bits that give the owner every permission, got %#o", uint32(m)))
 	}
 	return errors.Join(errs...)
+}
+
+// Cleanup stops the pruning goroutine; it is [Driver.Disconnect], and safe
+// to call after a failed Provision and more than once.
+func (dr *Driver) Cleanup() error {
+	if dr.s == nil {
+		return nil
+	}
+	return dr.Disconnect()
 }
 
 // Namespace returns a view of the same directory under
@@ -682,4 +772,9 @@ var (
 	_ bento.L2Driver  = (*Driver)(nil)
 	_ bento.Pruner    = (*Driver)(nil)
 	_ bento.Validator = (*Driver)(nil)
+
+	_ caddy.Provisioner     = (*Driver)(nil)
+	_ caddy.Validator       = (*Driver)(nil)
+	_ caddy.CleanerUpper    = (*Driver)(nil)
+	_ caddyfile.Unmarshaler = (*Driver)(nil)
 )

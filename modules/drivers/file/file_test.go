@@ -17,6 +17,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
 )
@@ -831,4 +833,171 @@ func TestDriver_Errors(t *testing.T) {
 	if ok, err := dr.Delete(t.Context(), "k"); ok || err != nil {
 		t.Errorf(`Delete(ctx, "k") under a regular file = %t, %v; want false, <nil>`, ok, err)
 	}
+}
+
+// TestDriver_Provision checks that the module's JSON fields become the
+// options that New takes, and that Cleanup stops the pruning goroutine,
+// also after a failed Provision and more than once.
+func TestDriver_Provision(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+	defer cancel()
+	dir := t.TempDir()
+	dr := &Driver{Directory: dir, Prefix: "app", PruneInterval: caddy.Duration(time.Hour), FileMode: "0640", DirMode: "750", Sync: true}
+	if err := dr.Provision(ctx); err != nil {
+		t.Fatalf("Provision() = %v; want <nil>", err)
+	}
+	if err := dr.Validate(); err != nil {
+		t.Errorf("Validate() = %v; want <nil>", err)
+	}
+	o := dr.s.o
+	if o.Directory != dir || o.Prefix != "app" || o.PruneInterval != time.Hour || o.FileMode != 0o640 || o.DirMode != 0o750 || !o.Sync {
+		t.Errorf("Provision() made options %+v; want {Directory: %q, Prefix: app, PruneInterval: 1h, FileMode: 0640, DirMode: 0750, Sync: true}", o, dir)
+	}
+	if o.OnPruneError == nil {
+		t.Error("Provision() set no OnPruneError; want pruning errors sent to the manager's logger (bento.ModuleLogger)")
+	} else {
+		o.OnPruneError(errors.New("boom")) // outside Load: the no-op logger, no output, no panic
+	}
+	if dr.base != "app" || dr.s.stop == nil {
+		t.Errorf("Provision() made base %q, pruning goroutine %t; want \"app\", true", dr.base, dr.s.stop != nil)
+	}
+	set(t, dr, "k", "v", 0)
+	wantGet(t, dr, "k", "v", true)
+	for i := range 2 {
+		if err := dr.Cleanup(); err != nil {
+			t.Errorf("Cleanup() #%d = %v; want <nil>", i+1, err)
+		}
+	}
+	if err := new(Driver).Cleanup(); err != nil {
+		t.Errorf("Cleanup() on a driver that was never provisioned = %v; want <nil>", err)
+	}
+}
+
+// TestModule_LoadJSON builds a store on bento.drivers.file from JSON: the
+// values round-trip, the files follow the configured prefix and modes, and
+// they outlive the manager (the files are the state).
+func TestModule_LoadJSON(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	cfg := fmt.Appendf(nil, `{"stores": {"files": {"l2": {
+		"driver": "file", "directory": %q, "prefix": "app", "prune_interval": "1h",
+		"file_mode": "0640", "dir_mode": "0750", "sync": true
+	}}}}`, dir)
+	ctx := t.Context()
+	b, err := bento.LoadJSON(ctx, cfg)
+	if err != nil {
+		t.Fatalf("LoadJSON = %v", err)
+	}
+	if err := b.Default().Set(ctx, "42", "Ada"); err != nil {
+		t.Fatalf("Set = %v", err)
+	}
+	if v, found, err := bento.Get[string](ctx, b.Default(), "42"); err != nil || !found || v != "Ada" {
+		t.Errorf("Get = %q, %t, %v; want \"Ada\", true, <nil>", v, found, err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+
+	umask := fs.FileMode(0o022) // the common default; the modes below survive it
+	files := 0
+	for _, rel := range tree(t, dir) {
+		if !strings.HasPrefix(rel, "_app") {
+			t.Errorf("%q is outside the driver's prefix directory _app", rel)
+		}
+		fi, err := os.Stat(filepath.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fs.FileMode(0o750)
+		if fi.Mode().IsRegular() {
+			want = 0o640
+			files++
+		}
+		if got := fi.Mode().Perm(); got != want&^umask && got != want {
+			t.Errorf("mode of %q = %v; want %v", rel, got, want)
+		}
+	}
+	if files == 0 {
+		t.Fatalf("no entry file under %s after Set; want one", dir)
+	}
+
+	again, err := bento.LoadJSON(ctx, cfg)
+	if err != nil {
+		t.Fatalf("LoadJSON (again) = %v", err)
+	}
+	defer again.Close()
+	if v, found, err := bento.Get[string](ctx, again.Default(), "42"); err != nil || !found || v != "Ada" {
+		t.Errorf("Get from a new manager on the same directory = %q, %t, %v; want \"Ada\", true, <nil>", v, found, err)
+	}
+}
+
+func TestModule_LoadJSONErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, l2 string
+		says     []string
+	}{
+		{"NoDirectory", `{"driver": "file"}`, []string{`field "l2"`, "file: directory is required"}},
+		{"BadDuration", `{"driver": "file", "directory": "` + dir + `", "prune_interval": "soon"}`, []string{"bento.drivers.file", `"soon"`}},
+		{"NegativeInterval", `{"driver": "file", "directory": "` + dir + `", "prune_interval": "-1m"}`, []string{"file: prune_interval must not be negative"}},
+		{"FileModeNotOctal", `{"driver": "file", "directory": "` + dir + `", "file_mode": "rw-r-----"}`, []string{`file: file_mode: "rw-r-----" is not an octal permission`}},
+		{"DirModeLocksOut", `{"driver": "file", "directory": "` + dir + `", "dir_mode": "0600"}`, []string{"file: dir_mode must be permission bits that give the owner every permission"}},
+		{"EveryProblem", `{"driver": "file", "file_mode": "x", "dir_mode": "y"}`, []string{"file_mode", "dir_mode", "directory is required"}},
+		{"UnknownField", `{"driver": "file", "directroy": "` + dir + `"}`, []string{"bento.drivers.file", "directroy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := `{"stores": {"s": {"l2": ` + tt.l2 + `}}}`
+			b, err := bento.LoadJSON(t.Context(), []byte(cfg))
+			if err == nil {
+				b.Close()
+				t.Fatalf("LoadJSON(%s) succeeded; want an error saying %q", cfg, tt.says)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("LoadJSON(%s) error %q does not say %q", cfg, err, s)
+				}
+			}
+		})
+	}
+	t.Run("NotL1", func(t *testing.T) {
+		_, err := bento.LoadJSON(t.Context(), []byte(`{"stores": {"s": {"l1": {"driver": "file", "directory": "`+dir+`"}}}}`))
+		if want := `module "bento.drivers.file" is not an L1 driver: it serves l2`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadJSON with the file driver as l1 = %v; want an error saying %q", err, want)
+		}
+	})
+}
+
+// TestModule_CleanupStopsPruning checks that the pruning goroutine that
+// Provision starts is gone when validation then fails and when the manager
+// closes: synctest.Test fails on a goroutine left blocked in the bubble.
+func TestModule_CleanupStopsPruning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		dir := t.TempDir()
+		bad := `{"stores": {"s": {"l2": {"driver": "file", "directory": "` + dir + `", "prune_interval": "1m", "file_mode": "rw"}}}}`
+		if b, err := bento.LoadJSON(ctx, []byte(bad)); err == nil {
+			b.Close()
+			t.Fatal("LoadJSON with a bad file_mode succeeded; want an error")
+		}
+		good := `{"stores": {"s": {"l2": {"driver": "file", "directory": "` + dir + `", "prune_interval": "1m"}}}}`
+		b, err := bento.LoadJSON(ctx, []byte(good))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Default().Set(ctx, "k", "v", bento.TTL(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		entry := func(p string) bool { return strings.HasSuffix(p, "/=k") }
+		if paths := tree(t, dir); !slices.ContainsFunc(paths, entry) {
+			t.Fatalf("no file of key k after Set: %q", paths)
+		}
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if paths := tree(t, dir); slices.ContainsFunc(paths, entry) {
+			t.Errorf("expired entry still on disk after two prune intervals: %q", paths)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
