@@ -1,6 +1,5 @@
-// Package redis is bento's bus on Redis pub/sub (module bento.buses.redis
-// once it is registered as a caddy module). bento's documentation imports it
-// as redisbus, beside the redis L2 driver:
+// Package redis is bento's bus on Redis pub/sub (module bento.buses.redis).
+// bento's documentation imports it as redisbus, beside the redis L2 driver:
 //
 //	import redisbus "github.com/bentocache/bento/modules/buses/redis"
 //
@@ -13,7 +12,9 @@
 // lost, go-redis redials and subscribes again; the bus notices both ends of
 // the outage and calls the [Bus.OnReconnect] callbacks, since messages
 // published meanwhile are lost. A health check pings a silent connection,
-// so that a connection that hangs without failing is noticed too.
+// so that a connection that hangs without failing is noticed too. A Bus
+// loaded from config publishes on the client shared by every redis bus and
+// driver of the process whose connection settings are the same.
 //
 //	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:6379"})
 //	defer rdb.Close()
@@ -37,8 +38,15 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/lease"
+	"github.com/bentocache/bento/internal/redisconn"
 )
+
+func init() { caddy.RegisterModule(new(Bus)) }
 
 // ErrClosed is wrapped by the errors of [Bus.Publish] and [Bus.Subscribe]
 // after [Bus.Disconnect].
@@ -46,7 +54,7 @@ var ErrClosed = errors.New("redis bus: bus closed")
 
 // DefaultAddr is the address a Bus dials when [Options] names neither a
 // client nor an address.
-const DefaultAddr = "127.0.0.1:6379"
+const DefaultAddr = redisconn.DefaultAddr
 
 const (
 	// defaultHealthCheckInterval is Options.HealthCheckInterval's default,
@@ -63,12 +71,53 @@ const (
 	tokenPrefix = "bento-bus:"
 )
 
-// Bus is a [bento.Bus] on Redis pub/sub. The module ID will be
-// bento.buses.redis. A Bus is safe for concurrent use.
+// Bus is a [bento.Bus] on Redis pub/sub. Module ID: bento.buses.redis. A
+// Bus is safe for concurrent use.
+//
+// The exported fields are the module's JSON config, read by
+// [Bus.Provision]; a Bus built by [New] takes its settings from [Options]
+// instead.
 type Bus struct {
-	o        Options
-	client   goredis.UniversalClient
-	owned    bool // Disconnect closes client only when the bus opened it
+	// Addresses ("host:port") of the Redis nodes. One address is a single
+	// node; several are seed nodes of a Redis Cluster, whose PUBLISH reaches
+	// the subscribers of every node. Default: ["127.0.0.1:6379"].
+	Addrs []string `json:"addrs,omitempty"`
+	// Open a cluster client even with a single address. Default: false.
+	Cluster bool `json:"cluster,omitempty"`
+	// ACL user name (Redis 6 or later). Default: none.
+	Username string `json:"username,omitempty"`
+	// Password of the ACL user, or alone the legacy requirepass password;
+	// "{env.REDIS_PASSWORD}" keeps it out of the file. Default: none.
+	Password string `json:"password,omitempty"`
+	// Database of a single node; pub/sub channels do not depend on it. A
+	// cluster has only database 0. Default: 0.
+	DB int `json:"db,omitempty"`
+	// Bound on each attempt to connect to a node, e.g. "2s". Default: 5s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	// Connect with TLS (at least TLS 1.2, certificates checked against the
+	// system's roots). Default: false, plain TCP.
+	TLS bool `json:"tls,omitempty"`
+	// With tls, the name the server's certificate must carry. Default: the
+	// host of the address dialed.
+	TLSServerName string `json:"tls_server_name,omitempty"`
+	// With tls, accept any certificate: for tests only, it gives up the
+	// protection TLS exists for. Default: false.
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+	// How long the subscriber connection may stay silent before the bus
+	// pings it, and how long it then waits for the answer before it
+	// reconnects, e.g. "5s". A negative duration turns the check off.
+	// Default: 3s.
+	HealthCheckInterval caddy.Duration `json:"health_check_interval,omitempty"`
+
+	o Options
+	// conf is the connection config of a bus loaded from config, for
+	// Validate; nil for a bus built by New.
+	conf   *redisconn.Config
+	client goredis.UniversalClient
+	owned  bool // Disconnect closes client only when the bus opened it
+	// lease holds client, from the pool of clients opened from config:
+	// Disconnect releases it, and the last release closes client.
+	lease    *lease.Lease
 	interval time.Duration
 	logger   *zap.Logger
 
@@ -157,20 +206,25 @@ type Options struct {
 // connection is dialed by the first Subscribe, and invalid options are
 // reported by [Bus.Validate], which bento.New calls.
 func New(o Options) *Bus {
-	b := &Bus{
-		o:           o,
-		client:      o.Client,
-		interval:    o.HealthCheckInterval,
-		logger:      o.Logger,
-		ops:         make(chan struct{}, 1),
-		reconnected: make(chan struct{}, 1),
-		subs:        make(map[string]*subscription),
-		pongs:       make(map[string]chan struct{}),
-		lost:        make(chan struct{}),
+	client, owned := o.Client, false
+	if client == nil {
+		client, owned = o.conn().NewClient(), true
 	}
-	if b.client == nil {
-		b.client, b.owned = o.newClient(), true
-	}
+	b := new(Bus)
+	b.init(o, client, owned)
+	return b
+}
+
+// init sets b up on client, with its own context for its goroutines: the
+// one way in that New and Provision share.
+func (b *Bus) init(o Options, client goredis.UniversalClient, owned bool) {
+	b.o, b.client, b.owned = o, client, owned
+	b.interval, b.logger = o.HealthCheckInterval, o.Logger
+	b.ops = make(chan struct{}, 1)
+	b.reconnected = make(chan struct{}, 1)
+	b.subs = make(map[string]*subscription)
+	b.pongs = make(map[string]chan struct{})
+	b.lost = make(chan struct{})
 	if b.interval == 0 {
 		b.interval = defaultHealthCheckInterval
 	}
@@ -178,51 +232,96 @@ func New(o Options) *Bus {
 		b.logger = zap.NewNop()
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	return b
 }
 
-// Validate reports options that [New] cannot honour: a client together with
-// connection fields, a *goredis.Ring, an empty address, a negative DB or
-// DialTimeout, or a DB other than 0 on a cluster. It does no I/O.
+// CaddyModule returns the Caddy module information. Its receiver is a
+// pointer, since a Bus holds locks that must not be copied.
+func (*Bus) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.buses.redis", New: func() caddy.Module { return new(Bus) }}
+}
+
+// Provision builds the bus from its JSON fields, publishing on the client
+// shared by every redis bus and driver loaded with the same connection
+// settings (opened by the first of them, and kept across config reloads),
+// and logging through Caddy's logger. No I/O: the subscriber connection is
+// dialed by the first Subscribe.
+func (b *Bus) Provision(ctx caddy.Context) error {
+	conf := b.fields().Config()
+	client, l, err := redisconn.Acquire(conf)
+	if err != nil {
+		return fmt.Errorf("redis bus: %w", err)
+	}
+	b.init(Options{HealthCheckInterval: time.Duration(b.HealthCheckInterval), Logger: bento.ModuleLogger(ctx)}, client, false)
+	b.conf, b.lease = &conf, l
+	return nil
+}
+
+// Validate reports options that the bus cannot honour: a client together
+// with connection fields, a *goredis.Ring, an empty address, a negative DB
+// or DialTimeout, a DB other than 0 on a cluster, or, in config,
+// tls_server_name or tls_insecure_skip_verify without tls. It does no I/O.
 func (b *Bus) Validate() error {
-	o := b.o
-	if o.Client != nil {
-		if _, ok := o.Client.(*goredis.Ring); ok {
-			return errors.New("redis bus: client is a *redis.Ring: pub/sub needs a single-node or a cluster client")
-		}
-		for _, f := range []struct {
-			name string
-			set  bool
-		}{
-			{"addrs", len(o.Addrs) > 0},
-			{"cluster", o.Cluster},
-			{"username", o.Username != ""},
-			{"password", o.Password != ""},
-			{"db", o.DB != 0},
-			{"tls", o.TLS != nil},
-			{"dial_timeout", o.DialTimeout != 0},
-		} {
-			if f.set {
-				return fmt.Errorf("redis bus: client and %s are both set: connection options apply only to a client the bus opens, configure the client instead", f.name)
-			}
-		}
-		return nil
+	if _, ok := b.o.Client.(*goredis.Ring); ok {
+		return errors.New("redis bus: client is a *redis.Ring: pub/sub needs a single-node or a cluster client")
 	}
-	for i, a := range o.Addrs {
-		if strings.TrimSpace(a) == "" {
-			return fmt.Errorf("redis bus: addrs[%d] is empty", i)
-		}
+	var err error
+	if b.conf != nil {
+		err = b.conf.Validate()
+	} else {
+		err = b.o.conn().Validate(b.o.Client, "bus")
 	}
-	if o.DB < 0 {
-		return fmt.Errorf("redis bus: db is %d: it must not be negative", o.DB)
-	}
-	if o.DB != 0 && (len(o.Addrs) > 1 || o.Cluster) {
-		return fmt.Errorf("redis bus: db is %d with a cluster (several addrs or cluster set): a Redis Cluster has only database 0", o.DB)
-	}
-	if o.DialTimeout < 0 {
-		return fmt.Errorf("redis bus: dial_timeout is %v: it must not be negative", o.DialTimeout)
+	if err != nil {
+		return fmt.Errorf("redis bus: %w", err)
 	}
 	return nil
+}
+
+// Cleanup disconnects the bus; see [Bus.Disconnect].
+func (b *Bus) Cleanup() error {
+	if b.cancel == nil {
+		return nil // Provision did not get this far
+	}
+	return b.Disconnect()
+}
+
+// UnmarshalCaddyfile sets the bus up from a Caddyfile block. The short form
+// "redis <addr...>" names the addresses alone:
+//
+//	redis [<addr...>] {
+//		addrs                    <addr...>
+//		cluster
+//		username                 <username>
+//		password                 <password>
+//		db                       <n>
+//		dial_timeout             <duration>
+//		tls
+//		tls_server_name          <name>
+//		tls_insecure_skip_verify
+//		health_check_interval    <duration>|off
+//	}
+//
+// Addresses given as arguments and with addrs add up; "off" turns the
+// health check off.
+func (b *Bus) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return b.fields().UnmarshalCaddyfile(d, "redis bus", func(d *caddyfile.Dispenser) (bool, error) {
+		if d.Val() != "health_check_interval" {
+			return false, nil
+		}
+		var v string
+		if err := redisconn.OneArg(d, &v); err != nil {
+			return true, err
+		}
+		if v == "off" {
+			b.HealthCheckInterval = -1
+			return true, nil
+		}
+		dur, err := caddy.ParseDuration(v)
+		if err != nil {
+			return true, d.Errf("health_check_interval: invalid duration %q: %v", v, err)
+		}
+		b.HealthCheckInterval = caddy.Duration(dur)
+		return true, nil
+	})
 }
 
 // Publish sends payload to every subscriber of channel (PUBLISH), the bus's
@@ -335,7 +434,9 @@ func (b *Bus) OnReconnect(f func()) {
 // Disconnect stops every subscription, closes the subscriber connection,
 // waits until the bus's goroutines (handlers and callbacks included) have
 // returned, then closes the client if the bus opened it; a client passed in
-// [Options.Client] stays open. Calling it twice is fine.
+// [Options.Client] stays open. A bus loaded from config gives back its
+// share of the pooled client instead, which is closed when its last holder
+// lets go. Calling it twice is fine.
 func (b *Bus) Disconnect() error {
 	b.mu.Lock()
 	if b.closed {
@@ -363,38 +464,40 @@ func (b *Bus) Disconnect() error {
 			errs = append(errs, fmt.Errorf("redis bus: disconnect: closing the client: %w", err))
 		}
 	}
+	if b.lease != nil {
+		if err := b.lease.Release(); err != nil {
+			errs = append(errs, fmt.Errorf("redis bus: disconnect: releasing the client: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// newClient opens the client that o describes, without I/O.
-func (o Options) newClient() goredis.UniversalClient {
-	addrs := o.Addrs
-	if len(addrs) == 0 {
-		addrs = []string{DefaultAddr}
+// conn returns the connection fields of o.
+func (o Options) conn() redisconn.Options {
+	return redisconn.Options{
+		Addrs:       o.Addrs,
+		Cluster:     o.Cluster,
+		Username:    o.Username,
+		Password:    o.Password,
+		DB:          o.DB,
+		TLS:         o.TLS,
+		DialTimeout: o.DialTimeout,
 	}
-	var tlsConfig *tls.Config
-	if o.TLS != nil {
-		tlsConfig = o.TLS.Clone()
+}
+
+// fields binds the connection fields of b's JSON config for redisconn.
+func (b *Bus) fields() redisconn.Fields {
+	return redisconn.Fields{
+		Addrs:                 &b.Addrs,
+		Cluster:               &b.Cluster,
+		Username:              &b.Username,
+		Password:              &b.Password,
+		DB:                    &b.DB,
+		DialTimeout:           &b.DialTimeout,
+		TLS:                   &b.TLS,
+		TLSServerName:         &b.TLSServerName,
+		TLSInsecureSkipVerify: &b.TLSInsecureSkipVerify,
 	}
-	if len(addrs) > 1 || o.Cluster {
-		return goredis.NewClusterClient(&goredis.ClusterOptions{
-			Addrs:                 append([]string(nil), addrs...),
-			Username:              o.Username,
-			Password:              o.Password,
-			TLSConfig:             tlsConfig,
-			DialTimeout:           o.DialTimeout,
-			ContextTimeoutEnabled: true,
-		})
-	}
-	return goredis.NewClient(&goredis.Options{
-		Addr:                  addrs[0],
-		Username:              o.Username,
-		Password:              o.Password,
-		DB:                    o.DB,
-		TLSConfig:             tlsConfig,
-		DialTimeout:           o.DialTimeout,
-		ContextTimeoutEnabled: true,
-	})
 }
 
 func (b *Bus) isClosed() bool {
@@ -795,4 +898,9 @@ func (s *subscription) next() ([]byte, bool) {
 var (
 	_ bento.Bus       = (*Bus)(nil)
 	_ bento.Validator = (*Bus)(nil)
+
+	_ caddy.Provisioner     = (*Bus)(nil)
+	_ caddy.Validator       = (*Bus)(nil)
+	_ caddy.CleanerUpper    = (*Bus)(nil)
+	_ caddyfile.Unmarshaler = (*Bus)(nil)
 )

@@ -1,14 +1,15 @@
-// Package redis is bento's L2 driver on go-redis (module bento.drivers.redis
-// once it is registered as a caddy module). It stores encoded entries in a
-// Redis server or a Redis Cluster, as "prefix:namespace:key" string keys with
-// millisecond TTLs.
+// Package redis is bento's L2 driver on go-redis (module bento.drivers.redis).
+// It stores encoded entries in a Redis server or a Redis Cluster, as
+// "prefix:namespace:key" string keys with millisecond TTLs.
 //
 // A [Driver] either opens its own client from [Options] (one address: a
 // single node; several, or [Options.Cluster]: a cluster) or uses one the
 // application already has ([Options.Client]), which it never closes. [New]
-// does no I/O: the first command dials. Every multi-key command the driver
-// sends names keys of one hash slot only, so the driver is safe on a Redis
-// Cluster; [Driver.Clear] scans every master.
+// does no I/O: the first command dials. A Driver loaded from config shares
+// its client with every redis driver and bus of the process whose connection
+// settings are the same, across config reloads too. Every multi-key command
+// the driver sends names keys of one hash slot only, so the driver is safe on
+// a Redis Cluster; [Driver.Clear] scans every master.
 //
 //	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:6379"})
 //	defer rdb.Close()
@@ -33,13 +34,20 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/keys"
+	"github.com/bentocache/bento/internal/lease"
+	"github.com/bentocache/bento/internal/redisconn"
 )
+
+func init() { caddy.RegisterModule(Driver{}) }
 
 // DefaultAddr is the address a Driver dials when [Options] names neither a
 // client nor an address.
-const DefaultAddr = "127.0.0.1:6379"
+const DefaultAddr = redisconn.DefaultAddr
 
 const (
 	// scanCount is the COUNT hint of the SCAN calls of Clear: how many keys
@@ -54,13 +62,45 @@ const (
 )
 
 // Driver is a [bento.L2Driver] and [bento.L2BatchDriver] that stores entries
-// in Redis. The module ID will be bento.drivers.redis; it serves the L2 layer
-// only.
+// in Redis. Module ID: bento.drivers.redis; it serves the L2 layer only.
 //
 // Keys are "prefix:namespace:key" strings; values are stored as given, with
 // SET … PX for a TTL. A Driver returned by [New] and the views returned by
 // [Driver.Namespace] share one client. A Driver is safe for concurrent use.
+//
+// The exported fields are the module's JSON config, read by
+// [Driver.Provision]; a Driver built by [New] takes its settings from
+// [Options] instead.
 type Driver struct {
+	// Addresses ("host:port") of the Redis nodes. One address is a single
+	// node; several are seed nodes of a Redis Cluster. Default:
+	// ["127.0.0.1:6379"].
+	Addrs []string `json:"addrs,omitempty"`
+	// Open a cluster client even with a single address (a cluster's
+	// configuration endpoint, or any one node). Default: false.
+	Cluster bool `json:"cluster,omitempty"`
+	// ACL user name (Redis 6 or later). Default: none.
+	Username string `json:"username,omitempty"`
+	// Password of the ACL user, or alone the legacy requirepass password;
+	// "{env.REDIS_PASSWORD}" keeps it out of the file. Default: none.
+	Password string `json:"password,omitempty"`
+	// Database of a single node. A cluster has only database 0. Default: 0.
+	DB int `json:"db,omitempty"`
+	// Bound on each attempt to connect to a node, e.g. "2s". Default: 5s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	// Connect with TLS (at least TLS 1.2, certificates checked against the
+	// system's roots). Default: false, plain TCP.
+	TLS bool `json:"tls,omitempty"`
+	// With tls, the name the server's certificate must carry. Default: the
+	// host of the address dialed.
+	TLSServerName string `json:"tls_server_name,omitempty"`
+	// With tls, accept any certificate: for tests only, it gives up the
+	// protection TLS exists for. Default: false.
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+	// Put before every key, as "prefix:namespace:key" (the store's own
+	// prefix comes after it). Default: none.
+	Prefix string `json:"prefix,omitempty"`
+
 	c *conn
 	// base is the prefix and namespaces joined by keys.Separator; "" for
 	// none.
@@ -70,10 +110,16 @@ type Driver struct {
 // conn is the state that a Driver and its namespace views share.
 type conn struct {
 	// o is the caller's options as given, for Validate.
-	o      Options
+	o Options
+	// conf is the connection config of a driver loaded from config, for
+	// Validate; nil for a driver built by New.
+	conf   *redisconn.Config
 	client goredis.UniversalClient
 	// owned: the driver opened client, and Disconnect closes it.
 	owned bool
+	// lease holds client, from the pool of clients opened from config:
+	// Disconnect releases it, and the last release closes client.
+	lease *lease.Lease
 	topo  topology
 
 	closeOnce sync.Once
@@ -143,8 +189,16 @@ type Options struct {
 func New(o Options) *Driver {
 	c := &conn{o: o, client: o.Client}
 	if c.client == nil {
-		c.client, c.owned = o.newClient(), true
+		c.client, c.owned = o.conn().NewClient(), true
 	}
+	dr := new(Driver)
+	dr.init(c)
+	return dr
+}
+
+// init makes dr the root view of c: the one way in that New and Provision
+// share.
+func (dr *Driver) init(c *conn) {
 	switch c.client.(type) {
 	case *goredis.Client:
 		c.topo = single
@@ -153,49 +207,78 @@ func New(o Options) *Driver {
 	default:
 		c.topo = sharded
 	}
-	return &Driver{c: c, base: o.Prefix}
+	dr.c, dr.base = c, c.o.Prefix
 }
 
-// Validate reports options that [New] cannot honour: a client together with
-// connection fields, an empty address, a negative DB or DialTimeout, or a DB
-// other than 0 on a cluster. It does no I/O. A namespace view reports the
-// options of the driver it was made from.
+// CaddyModule returns the Caddy module information.
+func (Driver) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "bento.drivers.redis", New: func() caddy.Module { return new(Driver) }}
+}
+
+// Provision builds the driver from its JSON fields, on the client shared by
+// every redis driver and bus loaded with the same connection settings
+// (opened by the first of them, and kept across config reloads). No I/O.
+func (dr *Driver) Provision(caddy.Context) error {
+	conf := dr.fields().Config()
+	client, l, err := redisconn.Acquire(conf)
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	dr.init(&conn{o: Options{Prefix: dr.Prefix}, conf: &conf, client: client, lease: l})
+	return nil
+}
+
+// Validate reports options that the driver cannot honour: a client together
+// with connection fields, an empty address, a negative DB or DialTimeout, a
+// DB other than 0 on a cluster, or, in config, tls_server_name or
+// tls_insecure_skip_verify without tls. It does no I/O. A namespace view
+// reports the options of the driver it was made from.
 func (dr *Driver) Validate() error {
-	o := dr.c.o
-	if o.Client != nil {
-		for _, f := range []struct {
-			name string
-			set  bool
-		}{
-			{"addrs", len(o.Addrs) > 0},
-			{"cluster", o.Cluster},
-			{"username", o.Username != ""},
-			{"password", o.Password != ""},
-			{"db", o.DB != 0},
-			{"tls", o.TLS != nil},
-			{"dial_timeout", o.DialTimeout != 0},
-		} {
-			if f.set {
-				return fmt.Errorf("redis: client and %s are both set: connection options apply only to a client the driver opens, configure the client instead", f.name)
-			}
-		}
-		return nil
+	var err error
+	if dr.c.conf != nil {
+		err = dr.c.conf.Validate()
+	} else {
+		err = dr.c.o.conn().Validate(dr.c.o.Client, "driver")
 	}
-	for i, a := range o.Addrs {
-		if strings.TrimSpace(a) == "" {
-			return fmt.Errorf("redis: addrs[%d] is empty", i)
-		}
-	}
-	if o.DB < 0 {
-		return fmt.Errorf("redis: db is %d: it must not be negative", o.DB)
-	}
-	if o.DB != 0 && (len(o.Addrs) > 1 || o.Cluster) {
-		return fmt.Errorf("redis: db is %d with a cluster (several addrs or cluster set): a Redis Cluster has only database 0", o.DB)
-	}
-	if o.DialTimeout < 0 {
-		return fmt.Errorf("redis: dial_timeout is %v: it must not be negative", o.DialTimeout)
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
+}
+
+// Cleanup releases the driver's share of its client; see
+// [Driver.Disconnect].
+func (dr *Driver) Cleanup() error {
+	if dr.c == nil {
+		return nil // Provision did not get this far
+	}
+	return dr.Disconnect()
+}
+
+// UnmarshalCaddyfile sets the driver up from a Caddyfile block. The short
+// form "redis <addr...>" names the addresses alone:
+//
+//	redis [<addr...>] {
+//		addrs                    <addr...>
+//		cluster
+//		username                 <username>
+//		password                 <password>
+//		db                       <n>
+//		dial_timeout             <duration>
+//		tls
+//		tls_server_name          <name>
+//		tls_insecure_skip_verify
+//		prefix                   <prefix>
+//	}
+//
+// Addresses given as arguments and with addrs add up.
+func (dr *Driver) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return dr.fields().UnmarshalCaddyfile(d, "redis driver", func(d *caddyfile.Dispenser) (bool, error) {
+		if d.Val() != "prefix" {
+			return false, nil
+		}
+		return true, redisconn.OneArg(d, &dr.Prefix)
+	})
 }
 
 // Namespace returns a view of the same client under "<current>:<namespace>".
@@ -330,8 +413,16 @@ func (dr *Driver) DeleteMany(ctx context.Context, ks []string) (bool, error) {
 
 // Disconnect closes the client if the driver opened it, and does nothing to
 // a client passed in [Options.Client]. It closes the client that every view
-// of the driver shares. Calling it twice is fine.
+// of the driver shares. A driver loaded from config gives back its share of
+// the pooled client instead, which is closed when its last holder lets go.
+// Calling it twice is fine.
 func (dr *Driver) Disconnect() error {
+	if dr.c.lease != nil {
+		if err := dr.c.lease.Release(); err != nil {
+			return fmt.Errorf("redis: disconnect: %w", err)
+		}
+		return nil
+	}
 	if !dr.c.owned {
 		return nil
 	}
@@ -404,35 +495,32 @@ func (dr *Driver) SetMany(ctx context.Context, entries []bento.KeyValue, ttl tim
 	return nil
 }
 
-// newClient opens the client that o describes, without I/O.
-func (o Options) newClient() goredis.UniversalClient {
-	addrs := o.Addrs
-	if len(addrs) == 0 {
-		addrs = []string{DefaultAddr}
+// conn returns the connection fields of o.
+func (o Options) conn() redisconn.Options {
+	return redisconn.Options{
+		Addrs:       o.Addrs,
+		Cluster:     o.Cluster,
+		Username:    o.Username,
+		Password:    o.Password,
+		DB:          o.DB,
+		TLS:         o.TLS,
+		DialTimeout: o.DialTimeout,
 	}
-	var tlsConfig *tls.Config
-	if o.TLS != nil {
-		tlsConfig = o.TLS.Clone()
+}
+
+// fields binds the connection fields of dr's JSON config for redisconn.
+func (dr *Driver) fields() redisconn.Fields {
+	return redisconn.Fields{
+		Addrs:                 &dr.Addrs,
+		Cluster:               &dr.Cluster,
+		Username:              &dr.Username,
+		Password:              &dr.Password,
+		DB:                    &dr.DB,
+		DialTimeout:           &dr.DialTimeout,
+		TLS:                   &dr.TLS,
+		TLSServerName:         &dr.TLSServerName,
+		TLSInsecureSkipVerify: &dr.TLSInsecureSkipVerify,
 	}
-	if len(addrs) > 1 || o.Cluster {
-		return goredis.NewClusterClient(&goredis.ClusterOptions{
-			Addrs:                 append([]string(nil), addrs...),
-			Username:              o.Username,
-			Password:              o.Password,
-			TLSConfig:             tlsConfig,
-			DialTimeout:           o.DialTimeout,
-			ContextTimeoutEnabled: true,
-		})
-	}
-	return goredis.NewClient(&goredis.Options{
-		Addr:                  addrs[0],
-		Username:              o.Username,
-		Password:              o.Password,
-		DB:                    o.DB,
-		TLSConfig:             tlsConfig,
-		DialTimeout:           o.DialTimeout,
-		ContextTimeoutEnabled: true,
-	})
 }
 
 // key returns the Redis key of key in this view.
@@ -565,4 +653,9 @@ var (
 	_ bento.L2Driver      = (*Driver)(nil)
 	_ bento.L2BatchDriver = (*Driver)(nil)
 	_ bento.Validator     = (*Driver)(nil)
+
+	_ caddy.Provisioner     = (*Driver)(nil)
+	_ caddy.Validator       = (*Driver)(nil)
+	_ caddy.CleanerUpper    = (*Driver)(nil)
+	_ caddyfile.Unmarshaler = (*Driver)(nil)
 )

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bentocache/bento/internal/testenv"
+)
+
+// bin is the bento binary built once for the tests of this file.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bento-bin-")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "bento")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building bento:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// bentoCmd runs the binary in the repository root, so that example paths
+// resolve, and returns its combined output.
+func bentoCmd(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// moduleIDs are every module bento ships (DESIGN.md's table).
+var moduleIDs = []string{
+	"bento",
+	"admin.api.bento",
+	"bento.drivers.memory", "bento.drivers.redis", "bento.drivers.file", "bento.drivers.database",
+	"bento.adapters.postgres", "bento.adapters.mysql", "bento.adapters.sqlite",
+	"bento.buses.memory", "bento.buses.redis", "bento.buses.postgres",
+	"bento.serializers.json", "bento.serializers.msgpack",
+}
+
+func TestBinary_ListModules(t *testing.T) {
+	out, err := bentoCmd(t, nil, "list-modules")
+	if err != nil {
+		t.Fatalf("bento list-modules: %v\n%s", err, out)
+	}
+	listed := make(map[string]bool)
+	for _, line := range strings.Fields(out) {
+		listed[line] = true
+	}
+	for _, id := range moduleIDs {
+		if !listed[id] {
+			t.Errorf("bento list-modules lacks %s", id)
+		}
+	}
+	if !listed["http.handlers.reverse_proxy"] {
+		t.Error("bento list-modules lacks Caddy's standard modules (http.handlers.reverse_proxy)")
+	}
+}
+
+func TestBinary_Version(t *testing.T) {
+	out, err := bentoCmd(t, nil, "version")
+	if err != nil || !strings.HasPrefix(out, "bento ") {
+		t.Errorf("bento version = %q, %v; want a line starting with \"bento \"", out, err)
+	}
+}
+
+func TestBinary_ValidateExamples(t *testing.T) {
+	env := []string{
+		testenv.RedisVar + "=127.0.0.1:6379",
+		testenv.PostgresVar + "=postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+	}
+	for _, cfg := range []string{
+		"examples/embedded/Caddyfile", "examples/embedded/config.json",
+		"examples/redis-postgres/Caddyfile", "examples/redis-postgres/config.json",
+	} {
+		args := []string{"validate", "--config", cfg}
+		if strings.HasSuffix(cfg, "Caddyfile") {
+			args = append(args, "--adapter", "caddyfile")
+		}
+		if out, err := bentoCmd(t, env, args...); err != nil {
+			t.Errorf("bento validate --config %s: %v\n%s", cfg, err, out)
+		}
+	}
+}
+
+// invalidExamples maps each file of examples/invalid to what bento
+// validate must say about it.
+var invalidExamples = map[string][]string{
+	"unknown-module.json":      {`"bento.drivers.cassandra"`, "xbento build --with"},
+	"wrong-layer.json":         {`field "l1"`, `"bento.drivers.database" is not an L1 driver`},
+	"bad-duration.json":        {`store "main"`, `field "ttl"`},
+	"bad-size.json":            {"bento.drivers.memory", `invalid size "big"`},
+	"unknown-field.json":       {`unknown field "max_itemz"`},
+	"missing-option.json":      {`field "l2"`, "directory is required"},
+	"bad-duration.Caddyfile":   {"bad-duration.Caddyfile:5", "ttl", `"soon"`},
+	"unknown-module.Caddyfile": {"unknown-module.Caddyfile:4", `"bento.drivers.cassandra"`, "xbento build --with"},
+}
+
+func TestBinary_ValidateRejects(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "invalid", "*.*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, f := range files {
+		name := filepath.Base(f)
+		if name == "README.md" {
+			continue
+		}
+		says, ok := invalidExamples[name]
+		if !ok {
+			t.Errorf("examples/invalid/%s has no expected message in invalidExamples", name)
+			continue
+		}
+		seen++
+		args := []string{"validate", "--config", "examples/invalid/" + name}
+		if strings.HasSuffix(name, "Caddyfile") {
+			args = append(args, "--adapter", "caddyfile")
+		}
+		out, err := bentoCmd(t, nil, args...)
+		if err == nil {
+			t.Errorf("bento validate accepted examples/invalid/%s", name)
+			continue
+		}
+		out = strings.ReplaceAll(out, `\"`, `"`) // Caddy logs the error inside JSON
+		for _, s := range says {
+			if !strings.Contains(out, s) {
+				t.Errorf("bento validate on %s says:\n%s\nwant it to say %q", name, out, s)
+			}
+		}
+	}
+	if seen != len(invalidExamples) {
+		t.Errorf("checked %d invalid examples; invalidExamples lists %d", seen, len(invalidExamples))
+	}
+}
+
+// TestBinary_RunEmbedded runs the embedded example as the README does and
+// replays the README's curl session over HTTP.
+func TestBinary_RunEmbedded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := l.Addr().String()
+	l.Close()
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "embedded", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := strings.Replace(string(src), "localhost:2019", admin, 1)
+	cfg = strings.Replace(cfg, "bento-cache.db", filepath.Join(dir, "cache.db"), 1)
+	cfgPath := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	base := "http://" + admin + "/bento/stores"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base)
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admin API did not answer within 30s: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling for a process to start listening
+	}
+	do := func(method, path, body string) map[string]any {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		_ = json.Unmarshal(raw, &out)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, raw)
+		}
+		return out
+	}
+	do("PUT", "/main/keys/42?namespace=users", `{"value": {"name": "Ada"}, "ttl": "10m"}`)
+	got := do("GET", "/main/keys/42?namespace=users", "")
+	if got["found"] != true || got["value"].(map[string]any)["name"] != "Ada" {
+		t.Errorf("GET after PUT = %v; want found, name Ada", got)
+	}
+	if got := do("DELETE", "/main/keys/42?namespace=users", ""); got["deleted"] != true {
+		t.Errorf("DELETE = %v; want deleted true", got)
+	}
+}

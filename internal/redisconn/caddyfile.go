@@ -1,0 +1,151 @@
+package redisconn
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// Fields points at the connection fields of a module's config struct, so
+// that the driver and the bus, whose JSON fields are their own (they are
+// their documentation), share one reading of them.
+type Fields struct {
+	Addrs                 *[]string
+	Cluster               *bool
+	Username, Password    *string
+	DB                    *int
+	DialTimeout           *caddy.Duration
+	TLS                   *bool
+	TLSServerName         *string
+	TLSInsecureSkipVerify *bool
+}
+
+// Config returns the values of the fields.
+func (f Fields) Config() Config {
+	return Config{
+		Addrs:                 *f.Addrs,
+		Cluster:               *f.Cluster,
+		Username:              *f.Username,
+		Password:              *f.Password,
+		DB:                    *f.DB,
+		DialTimeout:           time.Duration(*f.DialTimeout),
+		TLS:                   *f.TLS,
+		TLSServerName:         *f.TLSServerName,
+		TLSInsecureSkipVerify: *f.TLSInsecureSkipVerify,
+	}
+}
+
+// UnmarshalCaddyfile reads a module's tokens into the fields: the module
+// name, then addresses as arguments (the short form "redis <addr...>"),
+// then an optional block of connection options:
+//
+//	redis [<addr...>] {
+//		addrs                    <addr...>
+//		cluster
+//		username                 <username>
+//		password                 <password>
+//		db                       <n>
+//		dial_timeout             <duration>
+//		tls
+//		tls_server_name          <name>
+//		tls_insecure_skip_verify
+//	}
+//
+// Addresses given as arguments and with addrs add up. An option of the
+// block that is not one of these goes to more, with d on its name; more
+// reports whether it knew the option. what names the module in errors
+// ("redis driver").
+func (f Fields) UnmarshalCaddyfile(d *caddyfile.Dispenser, what string, more func(d *caddyfile.Dispenser) (bool, error)) error {
+	d.Next() // the module name
+	*f.Addrs = append(*f.Addrs, d.RemainingArgs()...)
+	for d.NextBlock(0) {
+		name := d.Val()
+		switch name {
+		case "addrs":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("addrs needs at least one address")
+			}
+			*f.Addrs = append(*f.Addrs, args...)
+		case "cluster":
+			if err := flag(d, f.Cluster); err != nil {
+				return err
+			}
+		case "username":
+			if err := OneArg(d, f.Username); err != nil {
+				return err
+			}
+		case "password":
+			if err := OneArg(d, f.Password); err != nil {
+				return err
+			}
+		case "db":
+			var v string
+			if err := OneArg(d, &v); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return d.Errf("db: %q is not a whole number", v)
+			}
+			*f.DB = n
+		case "dial_timeout":
+			var v string
+			if err := OneArg(d, &v); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return d.Errf("dial_timeout: invalid duration %q: %v", v, err)
+			}
+			*f.DialTimeout = caddy.Duration(dur)
+		case "tls":
+			if err := flag(d, f.TLS); err != nil {
+				return err
+			}
+		case "tls_server_name":
+			if err := OneArg(d, f.TLSServerName); err != nil {
+				return err
+			}
+		case "tls_insecure_skip_verify":
+			if err := flag(d, f.TLSInsecureSkipVerify); err != nil {
+				return err
+			}
+		default:
+			known := false
+			if more != nil {
+				var err error
+				if known, err = more(d); err != nil {
+					return err
+				}
+			}
+			if !known {
+				return d.Errf("unknown %s option %q", what, name)
+			}
+		}
+	}
+	return nil
+}
+
+// OneArg reads the one value of the option d is on into dst.
+func OneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.Errf("%s takes one value, got %d", name, len(args))
+	}
+	*dst = args[0]
+	return nil
+}
+
+// flag sets an option that takes no value.
+func flag(d *caddyfile.Dispenser, dst *bool) error {
+	name := d.Val()
+	if args := d.RemainingArgs(); len(args) > 0 {
+		return d.Errf("%s takes no value, got %q", name, args[0])
+	}
+	*dst = true
+	return nil
+}
