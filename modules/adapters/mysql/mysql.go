@@ -31,9 +31,7 @@
 package mysql
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -49,6 +47,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/lease"
+	"github.com/bentocache/bento/internal/sqladapter"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
@@ -75,12 +74,9 @@ type Adapter struct {
 	// module is set by Provision: Validate then names the JSON field.
 	module bool
 
-	mu     sync.Mutex // guards the fields below
-	q      *queries   // for the current table
-	db     *sql.DB
-	owned  bool         // Disconnect closes db only when the adapter opened it
-	lease  *lease.Lease // set when db is shared through dbs
-	closed bool
+	// conns holds the DB (closed by Disconnect only when the adapter opened
+	// it) and the queries of the current table.
+	conns sqladapter.Conns[*sql.DB, *queries]
 
 	// stmts are the statements of single-key calls, prepared once on db:
 	// without them go-sql-driver/mysql prepares, executes and closes a
@@ -101,17 +97,11 @@ type Options struct {
 	DSN string
 }
 
-// hashedRow is a row and the hash of its key.
-type hashedRow struct {
-	h []byte
-	r bento.Row
-}
-
 // queries holds the SQL of one table, built once by SetTableName.
 type queries struct {
-	table string
-	// invalid is the table name's problem, if any: every call fails with it.
-	invalid error
+	// Table names the table and holds its name's problem, if any: every
+	// call fails with it.
+	sqladapter.Table
 	// t is the quoted table name.
 	t string
 
@@ -145,7 +135,8 @@ func New(o Options) *Adapter {
 
 // setup configures a from o: the one way in that New and Provision share.
 func (a *Adapter) setup(o Options) {
-	a.o, a.q = o, buildQueries(database.DefaultTableName)
+	a.o = o
+	a.conns.Init(buildQueries(database.DefaultTableName), a.open)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -170,9 +161,7 @@ func (a *Adapter) Provision(caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("mysql: opening the database: %w", err)
 	}
-	a.mu.Lock()
-	a.db, a.lease = db.DB, l
-	a.mu.Unlock()
+	a.conns.Share(db.DB, l)
 	return nil
 }
 
@@ -180,19 +169,11 @@ func (a *Adapter) Provision(caddy.Context) error {
 // or a DSN that does not parse; for the module, a missing or invalid dsn. It
 // does no I/O.
 func (a *Adapter) Validate() error {
-	switch {
-	case a.o.DB == nil && a.o.DSN == "" && a.module:
-		return errors.New("mysql: dsn is required")
-	case a.o.DB == nil && a.o.DSN == "":
-		return errors.New("mysql: set db or dsn")
-	case a.o.DB != nil && a.o.DSN != "":
-		return errors.New("mysql: set db or dsn, not both")
-	case a.o.DSN != "":
-		if _, err := gomysql.ParseDSN(a.o.DSN); err != nil {
-			return fmt.Errorf("mysql: dsn: %w", err)
-		}
-	}
-	return nil
+	s := sqladapter.Source{Adapter: "mysql", Client: "db", HasClient: a.o.DB != nil, DSN: a.o.DSN, Module: a.module}
+	return s.Validate(func(dsn string) error {
+		_, err := gomysql.ParseDSN(dsn)
+		return err
+	})
 }
 
 // Cleanup lets go of the adapter's share of its DB; it is
@@ -207,58 +188,35 @@ func (a *Adapter) Cleanup() error { return a.Disconnect() }
 //		dsn <dsn>
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the module name
-	if d.NextArg() {
-		a.DSN = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "dsn":
-			if a.DSN != "" {
-				return d.Err("dsn is already set")
-			}
-			if !d.Args(&a.DSN) || d.NextArg() {
-				return d.ArgErr()
-			}
-		default:
-			return d.Errf("unknown mysql adapter option %q", d.Val())
-		}
-	}
-	return nil
+	return sqladapter.UnmarshalCaddyfile(d, "mysql", "dsn", &a.DSN)
 }
 
 // SetTableName sets the table used by every other method. A name that is not
 // a plain SQL identifier (see [database.ValidateTableName]) makes every later
 // call fail.
 func (a *Adapter) SetTableName(name string) {
-	q := buildQueries(name)
-	a.mu.Lock()
-	a.q = q
-	a.mu.Unlock()
+	a.conns.SetQueries(buildQueries(name))
 }
 
 // CreateTableIfNotExists creates the table and its indexes, in one
 // statement, if the table is missing. It is idempotent and safe to call
 // concurrently: the server serialises creations of one table.
 func (a *Adapter) CreateTableIfNotExists(ctx context.Context) error {
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return q.createFailed(err)
+		return q.CreateFailed(err)
 	}
 	if _, err := db.ExecContext(ctx, q.createTable); err != nil {
-		return q.createFailed(err)
+		return q.CreateFailed(err)
 	}
 	return nil
 }
 
 // Get returns the row stored under key, expired or not.
 func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) {
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return bento.Row{}, false, q.fail("get", err)
+		return bento.Row{}, false, q.Fail("get", err)
 	}
 	var (
 		v   []byte
@@ -266,51 +224,47 @@ func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) 
 	)
 	st, err := a.stmt(ctx, db, q.get)
 	if err != nil {
-		return bento.Row{}, false, q.fail("get", err)
+		return bento.Row{}, false, q.Fail("get", err)
 	}
-	err = st.QueryRowContext(ctx, hash(key), []byte(key)).Scan(&v, &exp)
+	err = st.QueryRowContext(ctx, sqladapter.Hash(key), []byte(key)).Scan(&v, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bento.Row{}, false, nil
 	}
 	if err != nil {
-		return bento.Row{}, false, q.fail("get", err)
+		return bento.Row{}, false, q.Fail("get", err)
 	}
-	return toRow(key, v, exp), true, nil
+	return sqladapter.ToRow(key, v, exp), true, nil
 }
 
 // Set inserts or replaces the row for row.Key.
 func (a *Adapter) Set(ctx context.Context, r bento.Row) error {
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return q.fail("set", err)
+		return q.Fail("set", err)
 	}
 	st, err := a.stmt(ctx, db, q.set)
 	if err != nil {
-		return q.fail("set", err)
+		return q.Fail("set", err)
 	}
-	if _, err := st.ExecContext(ctx, hash(r.Key), []byte(r.Key), nonNil(r.Value), unixMilli(r.ExpiresAt)); err != nil {
-		return q.fail("set", err)
+	if _, err := st.ExecContext(ctx, sqladapter.Hash(r.Key), []byte(r.Key), sqladapter.NonNil(r.Value), sqladapter.UnixMilli(r.ExpiresAt)); err != nil {
+		return q.Fail("set", err)
 	}
 	return nil
 }
 
 // Delete removes the row for key and reports whether it existed.
 func (a *Adapter) Delete(ctx context.Context, key string) (bool, error) {
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return false, q.fail("delete", err)
+		return false, q.Fail("delete", err)
 	}
 	st, err := a.stmt(ctx, db, q.del)
 	if err != nil {
-		return false, q.fail("delete", err)
+		return false, q.Fail("delete", err)
 	}
-	res, err := st.ExecContext(ctx, hash(key), []byte(key))
+	n, err := sqladapter.Affected(st.ExecContext(ctx, sqladapter.Hash(key), []byte(key)))
 	if err != nil {
-		return false, q.fail("delete", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, q.fail("delete", err)
+		return false, q.Fail("delete", err)
 	}
 	return n > 0, nil
 }
@@ -321,20 +275,16 @@ func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) 
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return 0, q.fail("delete many", err)
+		return 0, q.Fail("delete many", err)
 	}
 	var total int64
 	for chunk := range slices.Chunk(unique(keys), maxBatch) {
 		sqlText, args := q.inKeys("DELETE FROM "+q.t+" WHERE ", chunk, true)
-		res, err := db.ExecContext(ctx, sqlText, args...)
+		n, err := sqladapter.Affected(db.ExecContext(ctx, sqlText, args...))
 		if err != nil {
-			return total, q.fail("delete many", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, q.fail("delete many", err)
+			return total, q.Fail("delete many", err)
 		}
 		total += n
 	}
@@ -345,9 +295,9 @@ func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) 
 // (LIKE with its wildcards escaped, byte-wise); an empty prefix removes every
 // row.
 func (a *Adapter) Clear(ctx context.Context, prefix string) error {
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return q.fail("clear", err)
+		return q.Fail("clear", err)
 	}
 	if prefix == "" {
 		_, err = db.ExecContext(ctx, q.clearAll)
@@ -355,7 +305,7 @@ func (a *Adapter) Clear(ctx context.Context, prefix string) error {
 		_, err = db.ExecContext(ctx, q.clearPrefix, []byte(database.EscapeLike(prefix, likeEscape)+"%"))
 	}
 	if err != nil {
-		return q.fail("clear", err)
+		return q.Fail("clear", err)
 	}
 	return nil
 }
@@ -364,12 +314,12 @@ func (a *Adapter) Clear(ctx context.Context, prefix string) error {
 // adapter's clock (the clock that computed the expiry times, not the
 // server's).
 func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return q.fail("prune", err)
+		return q.Fail("prune", err)
 	}
 	if _, err := db.ExecContext(ctx, q.prune, time.Now().UnixMilli()); err != nil {
-		return q.fail("prune", err)
+		return q.Fail("prune", err)
 	}
 	return nil
 }
@@ -379,11 +329,8 @@ func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 // closes when no adapter holds it any more. Every later call fails with
 // [database.ErrDisconnected]. Calling it twice is fine.
 func (a *Adapter) Disconnect() error {
-	a.mu.Lock()
-	db, owned, l, table := a.db, a.owned, a.lease, a.q.table
-	a.closed = true
-	a.db, a.owned, a.lease = nil, false, nil
-	a.mu.Unlock()
+	db, owned, l, q := a.conns.Close()
+	table := q.Name()
 	a.stmtMu.Lock()
 	stmts := a.stmts
 	a.stmts, a.stmtsClosed = nil, true
@@ -410,15 +357,15 @@ func (a *Adapter) GetMany(ctx context.Context, keys []string) ([]bento.Row, erro
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return nil, q.fail("get many", err)
+		return nil, q.Fail("get many", err)
 	}
 	out := make([]bento.Row, 0, len(keys))
 	for chunk := range slices.Chunk(unique(keys), maxBatch) {
 		sqlText, args := q.inKeys("SELECT `key`, `value`, `expires_at` FROM "+q.t+" WHERE ", chunk, false)
-		if out, err = queryRows(ctx, db, out, sqlText, args); err != nil {
-			return nil, q.fail("get many", err)
+		if out, err = sqladapter.QueryRows(ctx, db, out, sqlText, args); err != nil {
+			return nil, q.Fail("get many", err)
 		}
 	}
 	return out, nil
@@ -433,20 +380,15 @@ func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return q.fail("set many", err)
+		return q.Fail("set many", err)
 	}
-	rows = lastPerKey(rows)
-	hs := make([]hashedRow, len(rows))
-	for i, r := range rows {
-		hs[i] = hashedRow{hash(r.Key), r}
-	}
-	slices.SortFunc(hs, func(x, y hashedRow) int { return bytes.Compare(x.h, y.h) })
+	hs := sqladapter.ByHash(rows)
 	for len(hs) > 0 {
 		n, size := 0, 0
 		for n < len(hs) && n < maxBatch && (n == 0 || size < maxBatchBytes) {
-			size += len(hs[n].r.Key) + len(hs[n].r.Value)
+			size += len(hs[n].Row.Key) + len(hs[n].Row.Value)
 			n++
 		}
 		var b strings.Builder
@@ -457,11 +399,11 @@ func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
 				b.WriteString(", ")
 			}
 			b.WriteString("(?, ?, ?, ?)")
-			args = append(args, x.h, []byte(x.r.Key), nonNil(x.r.Value), unixMilli(x.r.ExpiresAt))
+			args = append(args, x.Hash, []byte(x.Row.Key), sqladapter.NonNil(x.Row.Value), sqladapter.UnixMilli(x.Row.ExpiresAt))
 		}
 		b.WriteString(upsertTail)
 		if _, err := db.ExecContext(ctx, b.String(), args...); err != nil {
-			return q.fail("set many", err)
+			return q.Fail("set many", err)
 		}
 		hs = hs[n:]
 	}
@@ -472,13 +414,13 @@ func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
 // one transaction (SELECT … FOR UPDATE, then DELETE): of two concurrent
 // Pulls, one finds the row.
 func (a *Adapter) Pull(ctx context.Context, key string) (row bento.Row, found bool, err error) {
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
 	defer func() {
 		if err != nil {
@@ -489,70 +431,55 @@ func (a *Adapter) Pull(ctx context.Context, key string) (row bento.Row, found bo
 		v   []byte
 		exp sql.NullInt64
 	)
-	h := hash(key)
+	h := sqladapter.Hash(key)
 	err = tx.QueryRowContext(ctx, q.pullSelect, h, []byte(key)).Scan(&v, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
-		return bento.Row{}, false, q.failIf("pull", tx.Commit())
+		return bento.Row{}, false, q.FailIf("pull", tx.Commit())
 	}
 	if err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
 	if _, err = tx.ExecContext(ctx, q.del, h, []byte(key)); err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
 	if err = tx.Commit(); err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
-	return toRow(key, v, exp), true, nil
+	return sqladapter.ToRow(key, v, exp), true, nil
 }
 
 // DeleteExpired removes the row stored under key only if it expired at or
 // before now.
 func (a *Adapter) DeleteExpired(ctx context.Context, key string, now time.Time) (bool, error) {
-	db, q, err := a.conn()
+	db, q, err := a.conns.Get()
 	if err != nil {
-		return false, q.fail("delete expired", err)
+		return false, q.Fail("delete expired", err)
 	}
 	st, err := a.stmt(ctx, db, q.delExpired)
 	if err != nil {
-		return false, q.fail("delete expired", err)
+		return false, q.Fail("delete expired", err)
 	}
-	res, err := st.ExecContext(ctx, hash(key), []byte(key), now.UnixMilli())
+	n, err := sqladapter.Affected(st.ExecContext(ctx, sqladapter.Hash(key), []byte(key), now.UnixMilli()))
 	if err != nil {
-		return false, q.fail("delete expired", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, q.fail("delete expired", err)
+		return false, q.Fail("delete expired", err)
 	}
 	return n > 0, nil
 }
 
-// conn returns the DB, opening it from the DSN on first use, and the queries
-// of the current table. q is never nil, so callers can wrap err with it.
-func (a *Adapter) conn() (*sql.DB, *queries, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	q := a.q
+// open returns the DB of the first call: the user's, or one it opens from
+// the DSN (owned, closed by Disconnect).
+func (a *Adapter) open() (db *sql.DB, owned bool, err error) {
 	switch {
-	case q.invalid != nil:
-		return nil, q, q.invalid
-	case a.closed:
-		return nil, q, database.ErrDisconnected
-	case a.db != nil:
-		return a.db, q, nil
 	case a.o.DB != nil:
-		a.db = a.o.DB
-		return a.db, q, nil
+		return a.o.DB, false, nil
 	case a.o.DSN == "":
-		return nil, q, errors.New("no db and no dsn")
+		return nil, false, errors.New("no db and no dsn")
 	}
-	db, err := openDB(a.o.DSN)
+	db, err = openDB(a.o.DSN)
 	if err != nil {
-		return nil, q, err
+		return nil, false, err
 	}
-	a.db, a.owned = db, true
-	return db, q, nil
+	return db, true, nil
 }
 
 // openDB returns a DB on dsn. It does not connect.
@@ -616,9 +543,8 @@ const upsertTail = " ON DUPLICATE KEY UPDATE `key` = VALUES(`key`), `value` = VA
 // buildQueries returns the SQL of table, or queries whose every call fails
 // if the name is not a plain identifier.
 func buildQueries(table string) *queries {
-	q := &queries{table: table}
-	if err := database.ValidateTableName(table); err != nil {
-		q.invalid = err
+	q := &queries{Table: sqladapter.NewTable("mysql", table)}
+	if q.Err() != nil {
 		return q
 	}
 	t := "`" + table + "`"
@@ -652,7 +578,7 @@ func (q *queries) inKeys(head string, keys []string, withKeys bool) (string, []a
 	b.WriteString(head + "`key_hash` IN (" + marks + ")")
 	args := make([]any, 0, 2*len(keys))
 	for _, k := range keys {
-		args = append(args, hash(k))
+		args = append(args, sqladapter.Hash(k))
 	}
 	if withKeys {
 		b.WriteString(" AND `key` IN (" + marks + ")")
@@ -663,73 +589,6 @@ func (q *queries) inKeys(head string, keys []string, withKeys bool) (string, []a
 	return b.String(), args
 }
 
-// queryRows appends to out the rows of key, value and expires_at that
-// sqlText returns.
-func queryRows(ctx context.Context, db *sql.DB, out []bento.Row, sqlText string, args []any) ([]bento.Row, error) {
-	rows, err := db.QueryContext(ctx, sqlText, args...)
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			k, v []byte
-			exp  sql.NullInt64
-		)
-		if err := rows.Scan(&k, &v, &exp); err != nil {
-			return out, err
-		}
-		out = append(out, toRow(string(k), v, exp))
-	}
-	return out, rows.Err()
-}
-
-// createFailed wraps an error of CreateTableIfNotExists.
-func (q *queries) createFailed(err error) error {
-	return fmt.Errorf("mysql: create table %q: %w", q.table, err)
-}
-
-// fail wraps err with the operation and the table.
-func (q *queries) fail(op string, err error) error {
-	return fmt.Errorf("mysql: %s in table %q: %w", op, q.table, err)
-}
-
-// failIf is fail, or nil for a nil err.
-func (q *queries) failIf(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return q.fail(op, err)
-}
-
-// hash returns the SHA-256 of key: the primary key of its row.
-func hash(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
-
-// nonNil returns v, or an empty slice for nil: a nil []byte is sent as NULL.
-func nonNil(v []byte) []byte {
-	if v == nil {
-		return []byte{}
-	}
-	return v
-}
-
-// unixMilli returns the expires_at of a row: NULL for the zero time.
-func unixMilli(t time.Time) sql.NullInt64 {
-	return sql.NullInt64{Int64: t.UnixMilli(), Valid: !t.IsZero()}
-}
-
-// toRow returns the Row read back from a value and an expires_at.
-func toRow(key string, v []byte, exp sql.NullInt64) bento.Row {
-	r := bento.Row{Key: key, Value: nonNil(v)}
-	if exp.Valid {
-		r.ExpiresAt = time.UnixMilli(exp.Int64)
-	}
-	return r
-}
-
 // unique returns keys without repeats, in their first order.
 func unique(keys []string) []string {
 	seen := make(map[string]struct{}, len(keys))
@@ -738,24 +597,6 @@ func unique(keys []string) []string {
 		if _, ok := seen[k]; !ok {
 			seen[k] = struct{}{}
 			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// lastPerKey returns rows without the earlier rows of a repeated key.
-func lastPerKey(rows []bento.Row) []bento.Row {
-	last := make(map[string]int, len(rows))
-	for i, r := range rows {
-		last[r.Key] = i
-	}
-	if len(last) == len(rows) {
-		return rows
-	}
-	out := make([]bento.Row, 0, len(last))
-	for i, r := range rows {
-		if last[r.Key] == i {
-			out = append(out, r)
 		}
 	}
 	return out

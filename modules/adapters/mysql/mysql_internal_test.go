@@ -18,13 +18,13 @@ import (
 func TestAdapter_OwnDBClosed(t *testing.T) {
 	a := New(Options{DSN: testenv.MySQL(t)})
 	a.SetTableName(testenv.Prefix(t))
-	if a.db != nil {
+	if a.conns.Held() != nil {
 		t.Fatal("New opened a DB; want it opened on first use")
 	}
 	if _, err := a.Delete(t.Context(), "k"); err == nil || !strings.Contains(err.Error(), "doesn't exist") {
 		t.Fatalf("Delete on a missing table = %v; want the server's error", err)
 	}
-	db := a.db
+	db := a.conns.Held()
 	if db == nil || db.Stats().OpenConnections == 0 {
 		t.Fatal("no open connection after the first call")
 	}
@@ -37,8 +37,8 @@ func TestAdapter_OwnDBClosed(t *testing.T) {
 	if n := db.Stats().OpenConnections; n != 0 {
 		t.Errorf("%d open connections after Disconnect; want 0", n)
 	}
-	if _, _, err := a.conn(); !errors.Is(err, database.ErrDisconnected) {
-		t.Errorf("conn() after Disconnect = %v; want database.ErrDisconnected: a disconnected adapter does not reopen", err)
+	if _, _, err := a.conns.Get(); !errors.Is(err, database.ErrDisconnected) {
+		t.Errorf("conns.Get() after Disconnect = %v; want database.ErrDisconnected: a disconnected adapter does not reopen", err)
 	}
 }
 

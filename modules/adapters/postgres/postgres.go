@@ -25,14 +25,10 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +40,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/lease"
+	"github.com/bentocache/bento/internal/sqladapter"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
@@ -72,12 +69,9 @@ type Adapter struct {
 	// module is set by Provision: Validate then names the JSON field.
 	module bool
 
-	mu     sync.Mutex // guards the fields below
-	q      *queries   // for the current table
-	pool   *pgxpool.Pool
-	owned  bool         // Disconnect closes pool only when the adapter opened it
-	lease  *lease.Lease // set when pool is shared through pools
-	closed bool
+	// conns holds the pool (closed by Disconnect only when the adapter
+	// opened it) and the queries of the current table.
+	conns sqladapter.Conns[*pgxpool.Pool, *queries]
 }
 
 // Options configures an [Adapter]; see [New]. Set Pool or DSN.
@@ -90,17 +84,11 @@ type Options struct {
 	DSN string
 }
 
-// hashedRow is a row and the hash of its key.
-type hashedRow struct {
-	h []byte
-	r bento.Row
-}
-
 // queries holds the SQL of one table, built once by SetTableName.
 type queries struct {
-	table string
-	// invalid is the table name's problem, if any: every call fails with it.
-	invalid error
+	// Table names the table and holds its name's problem, if any: every
+	// call fails with it.
+	sqladapter.Table
 	// lockID is the advisory lock that serialises concurrent creations.
 	lockID int64
 
@@ -129,7 +117,8 @@ func New(o Options) *Adapter {
 
 // setup configures a from o: the one way in that New and Provision share.
 func (a *Adapter) setup(o Options) {
-	a.o, a.q = o, buildQueries(database.DefaultTableName)
+	a.o = o
+	a.conns.Init(buildQueries(database.DefaultTableName), a.open)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -160,9 +149,7 @@ func (a *Adapter) Provision(caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: opening pool: %w", err)
 	}
-	a.mu.Lock()
-	a.pool, a.lease = p.Pool, l
-	a.mu.Unlock()
+	a.conns.Share(p.Pool, l)
 	return nil
 }
 
@@ -170,19 +157,11 @@ func (a *Adapter) Provision(caddy.Context) error {
 // DSN, or a DSN that does not parse; for the module, a missing or invalid
 // dsn. It does no network I/O.
 func (a *Adapter) Validate() error {
-	switch {
-	case a.o.Pool == nil && a.o.DSN == "" && a.module:
-		return errors.New("postgres: dsn is required")
-	case a.o.Pool == nil && a.o.DSN == "":
-		return errors.New("postgres: set pool or dsn")
-	case a.o.Pool != nil && a.o.DSN != "":
-		return errors.New("postgres: set pool or dsn, not both")
-	case a.o.DSN != "":
-		if _, err := pgxpool.ParseConfig(a.o.DSN); err != nil {
-			return fmt.Errorf("postgres: dsn: %w", err)
-		}
-	}
-	return nil
+	s := sqladapter.Source{Adapter: "postgres", Client: "pool", HasClient: a.o.Pool != nil, DSN: a.o.DSN, Module: a.module}
+	return s.Validate(func(dsn string) error {
+		_, err := pgxpool.ParseConfig(dsn)
+		return err
+	})
 }
 
 // Cleanup lets go of the adapter's share of its pool; it is
@@ -197,37 +176,14 @@ func (a *Adapter) Cleanup() error { return a.Disconnect() }
 //		dsn <dsn>
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the module name
-	if d.NextArg() {
-		a.DSN = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "dsn":
-			if a.DSN != "" {
-				return d.Err("dsn is already set")
-			}
-			if !d.Args(&a.DSN) || d.NextArg() {
-				return d.ArgErr()
-			}
-		default:
-			return d.Errf("unknown postgres adapter option %q", d.Val())
-		}
-	}
-	return nil
+	return sqladapter.UnmarshalCaddyfile(d, "postgres", "dsn", &a.DSN)
 }
 
 // SetTableName sets the table used by every other method. A name that is not
 // a plain SQL identifier (see [database.ValidateTableName]) makes every later
 // call fail.
 func (a *Adapter) SetTableName(name string) {
-	q := buildQueries(name)
-	a.mu.Lock()
-	a.q = q
-	a.mu.Unlock()
+	a.conns.SetQueries(buildQueries(name))
 }
 
 // CreateTableIfNotExists creates the table and its index if they are
@@ -235,9 +191,9 @@ func (a *Adapter) SetTableName(name string) {
 // processes too: a transaction-scoped advisory lock serialises creations of
 // one table name.
 func (a *Adapter) CreateTableIfNotExists(ctx context.Context) error {
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return q.createFailed(err)
+		return q.CreateFailed(err)
 	}
 	err = pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", q.lockID); err != nil {
@@ -250,52 +206,52 @@ func (a *Adapter) CreateTableIfNotExists(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return q.createFailed(err)
+		return q.CreateFailed(err)
 	}
 	return nil
 }
 
 // Get returns the row stored under key, expired or not.
 func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) {
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return bento.Row{}, false, q.fail("get", err)
+		return bento.Row{}, false, q.Fail("get", err)
 	}
 	var (
 		value []byte
 		exp   pgtype.Timestamptz
 	)
-	err = p.QueryRow(ctx, q.get, hash(key), []byte(key)).Scan(&value, &exp)
+	err = p.QueryRow(ctx, q.get, sqladapter.Hash(key), []byte(key)).Scan(&value, &exp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return bento.Row{}, false, nil
 	}
 	if err != nil {
-		return bento.Row{}, false, q.fail("get", err)
+		return bento.Row{}, false, q.Fail("get", err)
 	}
 	return toRow(key, value, exp), true, nil
 }
 
 // Set inserts or replaces the row for row.Key.
 func (a *Adapter) Set(ctx context.Context, r bento.Row) error {
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return q.fail("set", err)
+		return q.Fail("set", err)
 	}
-	if _, err := p.Exec(ctx, q.set, hash(r.Key), []byte(r.Key), nonNil(r.Value), timestamptz(r.ExpiresAt)); err != nil {
-		return q.fail("set", err)
+	if _, err := p.Exec(ctx, q.set, sqladapter.Hash(r.Key), []byte(r.Key), sqladapter.NonNil(r.Value), timestamptz(r.ExpiresAt)); err != nil {
+		return q.Fail("set", err)
 	}
 	return nil
 }
 
 // Delete removes the row for key and reports whether it existed.
 func (a *Adapter) Delete(ctx context.Context, key string) (bool, error) {
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return false, q.fail("delete", err)
+		return false, q.Fail("delete", err)
 	}
-	tag, err := p.Exec(ctx, q.del, hash(key), []byte(key))
+	tag, err := p.Exec(ctx, q.del, sqladapter.Hash(key), []byte(key))
 	if err != nil {
-		return false, q.fail("delete", err)
+		return false, q.Fail("delete", err)
 	}
 	return tag.RowsAffected() > 0, nil
 }
@@ -306,14 +262,14 @@ func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) 
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return 0, q.fail("delete many", err)
+		return 0, q.Fail("delete many", err)
 	}
 	hashes, raw := hashes(keys)
 	tag, err := p.Exec(ctx, q.delMany, hashes, raw)
 	if err != nil {
-		return 0, q.fail("delete many", err)
+		return 0, q.Fail("delete many", err)
 	}
 	return tag.RowsAffected(), nil
 }
@@ -324,9 +280,9 @@ func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) 
 // NOTE: keys are not indexed (rows are found by hash), so Clear scans the
 // table.
 func (a *Adapter) Clear(ctx context.Context, prefix string) error {
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return q.fail("clear", err)
+		return q.Fail("clear", err)
 	}
 	if prefix == "" {
 		_, err = p.Exec(ctx, q.clearAll)
@@ -334,7 +290,7 @@ func (a *Adapter) Clear(ctx context.Context, prefix string) error {
 		_, err = p.Exec(ctx, q.clearPrefix, []byte(database.EscapeLike(prefix, likeEscape)+"%"))
 	}
 	if err != nil {
-		return q.fail("clear", err)
+		return q.Fail("clear", err)
 	}
 	return nil
 }
@@ -343,12 +299,12 @@ func (a *Adapter) Clear(ctx context.Context, prefix string) error {
 // adapter's clock (the clock that computed the expiry times, not the
 // server's).
 func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return q.fail("prune", err)
+		return q.Fail("prune", err)
 	}
 	if _, err := p.Exec(ctx, q.prune, time.Now()); err != nil {
-		return q.fail("prune", err)
+		return q.Fail("prune", err)
 	}
 	return nil
 }
@@ -358,11 +314,7 @@ func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 // closes when no adapter holds it any more. Every later call fails with
 // [database.ErrDisconnected]. Calling it twice is fine.
 func (a *Adapter) Disconnect() error {
-	a.mu.Lock()
-	p, owned, l := a.pool, a.owned, a.lease
-	a.closed = true
-	a.pool, a.owned, a.lease = nil, false, nil
-	a.mu.Unlock()
+	p, owned, l, _ := a.conns.Close()
 	if owned {
 		p.Close()
 	}
@@ -380,14 +332,14 @@ func (a *Adapter) GetMany(ctx context.Context, keys []string) ([]bento.Row, erro
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return nil, q.fail("get many", err)
+		return nil, q.Fail("get many", err)
 	}
 	hashes, _ := hashes(keys)
 	rows, err := p.Query(ctx, q.getMany, hashes)
 	if err != nil {
-		return nil, q.fail("get many", err)
+		return nil, q.Fail("get many", err)
 	}
 	var (
 		out        = make([]bento.Row, 0, len(keys))
@@ -399,7 +351,7 @@ func (a *Adapter) GetMany(ctx context.Context, keys []string) ([]bento.Row, erro
 		return nil
 	})
 	if err != nil {
-		return nil, q.fail("get many", err)
+		return nil, q.Fail("get many", err)
 	}
 	return out, nil
 }
@@ -411,29 +363,24 @@ func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return q.fail("set many", err)
-	}
-	rows = lastPerKey(rows)
-	hashed := make([]hashedRow, len(rows))
-	for i, r := range rows {
-		hashed[i] = hashedRow{hash(r.Key), r}
+		return q.Fail("set many", err)
 	}
 	// In primary key order, so that concurrent batches lock rows in the
 	// same order and cannot deadlock each other.
-	slices.SortFunc(hashed, func(x, y hashedRow) int { return bytes.Compare(x.h, y.h) })
+	hashed := sqladapter.ByHash(rows)
 	var (
-		hs   = make([][]byte, len(rows))
-		ks   = make([][]byte, len(rows))
-		vs   = make([][]byte, len(rows))
-		exps = make([]pgtype.Timestamptz, len(rows))
+		hs   = make([][]byte, len(hashed))
+		ks   = make([][]byte, len(hashed))
+		vs   = make([][]byte, len(hashed))
+		exps = make([]pgtype.Timestamptz, len(hashed))
 	)
 	for i, x := range hashed {
-		hs[i], ks[i], vs[i], exps[i] = x.h, []byte(x.r.Key), nonNil(x.r.Value), timestamptz(x.r.ExpiresAt)
+		hs[i], ks[i], vs[i], exps[i] = x.Hash, []byte(x.Row.Key), sqladapter.NonNil(x.Row.Value), timestamptz(x.Row.ExpiresAt)
 	}
 	if _, err := p.Exec(ctx, q.setMany, hs, ks, vs, exps); err != nil {
-		return q.fail("set many", err)
+		return q.Fail("set many", err)
 	}
 	return nil
 }
@@ -441,20 +388,20 @@ func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
 // Pull deletes the row stored under key and returns it, expired or not, in
 // one statement (DELETE … RETURNING).
 func (a *Adapter) Pull(ctx context.Context, key string) (bento.Row, bool, error) {
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
 	var (
 		value []byte
 		exp   pgtype.Timestamptz
 	)
-	err = p.QueryRow(ctx, q.pull, hash(key), []byte(key)).Scan(&value, &exp)
+	err = p.QueryRow(ctx, q.pull, sqladapter.Hash(key), []byte(key)).Scan(&value, &exp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return bento.Row{}, false, nil
 	}
 	if err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
 	return toRow(key, value, exp), true, nil
 }
@@ -462,48 +409,36 @@ func (a *Adapter) Pull(ctx context.Context, key string) (bento.Row, bool, error)
 // DeleteExpired removes the row stored under key only if it expired at or
 // before now.
 func (a *Adapter) DeleteExpired(ctx context.Context, key string, now time.Time) (bool, error) {
-	p, q, err := a.conn()
+	p, q, err := a.conns.Get()
 	if err != nil {
-		return false, q.fail("delete expired", err)
+		return false, q.Fail("delete expired", err)
 	}
-	tag, err := p.Exec(ctx, q.delExpired, hash(key), []byte(key), now)
+	tag, err := p.Exec(ctx, q.delExpired, sqladapter.Hash(key), []byte(key), now)
 	if err != nil {
-		return false, q.fail("delete expired", err)
+		return false, q.Fail("delete expired", err)
 	}
 	return tag.RowsAffected() > 0, nil
 }
 
-// conn returns the pool, opening it from the DSN on first use, and the
-// queries of the current table. q is never nil, so callers can wrap err with
-// it.
-func (a *Adapter) conn() (*pgxpool.Pool, *queries, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	q := a.q
+// open returns the pool of the first call: the user's, or one it opens
+// from the DSN (owned, closed by Disconnect).
+func (a *Adapter) open() (p *pgxpool.Pool, owned bool, err error) {
 	switch {
-	case q.invalid != nil:
-		return nil, q, q.invalid
-	case a.closed:
-		return nil, q, database.ErrDisconnected
-	case a.pool != nil:
-		return a.pool, q, nil
 	case a.o.Pool != nil:
-		a.pool = a.o.Pool
-		return a.pool, q, nil
+		return a.o.Pool, false, nil
 	case a.o.DSN == "":
-		return nil, q, errors.New("no pool and no dsn")
+		return nil, false, errors.New("no pool and no dsn")
 	}
 	cfg, err := pgxpool.ParseConfig(a.o.DSN)
 	if err != nil {
-		return nil, q, fmt.Errorf("dsn: %w", err)
+		return nil, false, fmt.Errorf("dsn: %w", err)
 	}
 	// NewWithConfig does not connect: connections are made on demand.
-	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	p, err = pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return nil, q, fmt.Errorf("opening pool: %w", err)
+		return nil, false, fmt.Errorf("opening pool: %w", err)
 	}
-	a.pool, a.owned = p, true
-	return p, q, nil
+	return p, true, nil
 }
 
 // likeEscape is the LIKE escape character of Clear. Not "\": in a bytea
@@ -514,9 +449,8 @@ const likeEscape = '!'
 // buildQueries returns the SQL of table, or queries whose every call fails
 // if the name is not a plain identifier.
 func buildQueries(table string) *queries {
-	q := &queries{table: table}
-	if err := database.ValidateTableName(table); err != nil {
-		q.invalid = err
+	q := &queries{Table: sqladapter.NewTable("postgres", table)}
+	if q.Err() != nil {
 		return q
 	}
 	t := pgx.Identifier{table}.Sanitize()
@@ -562,37 +496,13 @@ func indexName(table string) string {
 	return table[:63-len(suffix)-len(tag)] + tag + suffix
 }
 
-// createFailed wraps an error of CreateTableIfNotExists.
-func (q *queries) createFailed(err error) error {
-	return fmt.Errorf("postgres: create table %q: %w", q.table, err)
-}
-
-// fail wraps err with the operation and the table.
-func (q *queries) fail(op string, err error) error {
-	return fmt.Errorf("postgres: %s in table %q: %w", op, q.table, err)
-}
-
-// hash returns the SHA-256 of key: the primary key of its row.
-func hash(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
-
 // hashes returns the hashes and the bytes of keys.
 func hashes(keys []string) (hs, raw [][]byte) {
 	hs, raw = make([][]byte, len(keys)), make([][]byte, len(keys))
 	for i, k := range keys {
-		hs[i], raw[i] = hash(k), []byte(k)
+		hs[i], raw[i] = sqladapter.Hash(k), []byte(k)
 	}
 	return hs, raw
-}
-
-// nonNil returns v, or an empty slice for nil: pgx sends nil as NULL.
-func nonNil(v []byte) []byte {
-	if v == nil {
-		return []byte{}
-	}
-	return v
 }
 
 // timestamptz returns the expires_at of a row: NULL for the zero time.
@@ -602,30 +512,11 @@ func timestamptz(t time.Time) pgtype.Timestamptz {
 
 // toRow returns the Row read back from a value and an expires_at.
 func toRow(key string, v []byte, exp pgtype.Timestamptz) bento.Row {
-	r := bento.Row{Key: key, Value: nonNil(v)}
+	r := bento.Row{Key: key, Value: sqladapter.NonNil(v)}
 	if exp.Valid {
 		r.ExpiresAt = exp.Time
 	}
 	return r
-}
-
-// lastPerKey returns rows without the earlier rows of a repeated key:
-// INSERT … ON CONFLICT DO UPDATE cannot touch one row twice.
-func lastPerKey(rows []bento.Row) []bento.Row {
-	last := make(map[string]int, len(rows))
-	for i, r := range rows {
-		last[r.Key] = i
-	}
-	if len(last) == len(rows) {
-		return rows
-	}
-	out := make([]bento.Row, 0, len(last))
-	for i, r := range rows {
-		if last[r.Key] == i {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // Interface guards

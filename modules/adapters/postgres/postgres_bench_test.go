@@ -1,13 +1,12 @@
 package postgres_test
 
 import (
-	"fmt"
 	"testing"
 
-	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/testenv"
 	"github.com/bentocache/bento/modules/adapters/postgres"
 	"github.com/bentocache/bento/modules/drivers/database"
+	"github.com/bentocache/bento/modules/drivers/database/databasetest"
 )
 
 // BenchmarkGetMany compares reading 100 keys with one GetMany (one
@@ -18,40 +17,5 @@ func BenchmarkGetMany(b *testing.B) {
 	dropTable(b, p, table)
 	dr := database.New(database.Options{Adapter: postgres.New(postgres.Options{Pool: p}), TableName: table})
 	b.Cleanup(func() { _ = dr.Disconnect() })
-	b.Run("adapter=postgres", func(b *testing.B) { benchGetMany(b, dr, 100) })
-}
-
-// benchGetMany runs the batch=true and batch=false sub-benchmarks of n keys
-// on dr.
-func benchGetMany(b *testing.B, dr *database.Driver, n int) {
-	ctx := b.Context()
-	keys := make([]string, n)
-	entries := make([]bento.KeyValue, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("bench:%d", i)
-		entries[i] = bento.KeyValue{Key: keys[i], Value: make([]byte, 256)}
-	}
-	if err := dr.SetMany(ctx, entries, 0); err != nil {
-		b.Fatal(err)
-	}
-	b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-		b.Run("batch=true", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := dr.GetMany(ctx, keys); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("batch=false", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				for _, k := range keys {
-					if _, _, err := dr.Get(ctx, k); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-		})
-	})
+	b.Run("adapter=postgres", func(b *testing.B) { databasetest.BenchGetMany(b, dr, 100) })
 }

@@ -43,7 +43,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	gosqlite "modernc.org/sqlite"
@@ -54,6 +53,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/lease"
+	"github.com/bentocache/bento/internal/sqladapter"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
@@ -83,14 +83,9 @@ type Adapter struct {
 
 	o Options
 
-	mu sync.Mutex // guards the fields below
-	q  *queries   // for the current table
-	// w is the pool of writes, r of reads; the same pool for an in-memory
-	// database and for Options.DB.
-	w, r   *sql.DB
-	owned  bool         // Disconnect closes w and r only when the adapter opened them
-	lease  *lease.Lease // set when w and r are shared through files
-	closed bool
+	// conns holds the pools of writes and reads (closed by Disconnect only
+	// when the adapter opened them) and the queries of the current table.
+	conns sqladapter.Conns[sharedFile, *queries]
 }
 
 // Options configures an [Adapter]; see [New]. The zero value is valid: a
@@ -119,9 +114,9 @@ type Options struct {
 
 // queries holds the SQL of one table, built once by SetTableName.
 type queries struct {
-	table string
-	// invalid is the table name's problem, if any: every call fails with it.
-	invalid error
+	// Table names the table and holds its name's problem, if any: every
+	// call fails with it.
+	sqladapter.Table
 	// t is the quoted table name.
 	t string
 
@@ -147,7 +142,9 @@ const (
 // it was being set up waits before it tries again.
 const openRetry = 10 * time.Millisecond
 
-// sharedFile is the pair of pools of a file in files.
+// sharedFile is the pool of writes w and the pool of reads r of an
+// adapter, which are the same pool for an in-memory database and for
+// Options.DB; in files, the pair of pools of a file.
 type sharedFile struct{ w, r *sql.DB }
 
 // Destruct closes the pools when their last adapter lets go of them.
@@ -166,7 +163,8 @@ func New(o Options) *Adapter {
 
 // setup configures a from o: the one way in that New and Provision share.
 func (a *Adapter) setup(o Options) {
-	a.o, a.q = o, buildQueries(database.DefaultTableName)
+	a.o = o
+	a.conns.Init(buildQueries(database.DefaultTableName), a.open)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -192,9 +190,7 @@ func (a *Adapter) Provision(caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: opening the database: %w", err)
 	}
-	a.mu.Lock()
-	a.w, a.r, a.lease = f.w, f.r, l
-	a.mu.Unlock()
+	a.conns.Share(f, l)
 	return nil
 }
 
@@ -223,37 +219,14 @@ func (a *Adapter) Cleanup() error { return a.Disconnect() }
 //		path <path>
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the module name
-	if d.NextArg() {
-		a.Path = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "path":
-			if a.Path != "" {
-				return d.Err("path is already set")
-			}
-			if !d.Args(&a.Path) || d.NextArg() {
-				return d.ArgErr()
-			}
-		default:
-			return d.Errf("unknown sqlite adapter option %q", d.Val())
-		}
-	}
-	return nil
+	return sqladapter.UnmarshalCaddyfile(d, "sqlite", "path", &a.Path)
 }
 
 // SetTableName sets the table used by every other method. A name that is not
 // a plain SQL identifier (see [database.ValidateTableName]) makes every later
 // call fail.
 func (a *Adapter) SetTableName(name string) {
-	q := buildQueries(name)
-	a.mu.Lock()
-	a.q = q
-	a.mu.Unlock()
+	a.conns.SetQueries(buildQueries(name))
 }
 
 // CreateTableIfNotExists creates the table and its index if they are
@@ -263,13 +236,13 @@ func (a *Adapter) SetTableName(name string) {
 func (a *Adapter) CreateTableIfNotExists(ctx context.Context) error {
 	w, _, q, err := a.conn()
 	if err != nil {
-		return q.createFailed(err)
+		return q.CreateFailed(err)
 	}
 	if _, err := w.ExecContext(ctx, q.createTable); err != nil {
-		return q.createFailed(err)
+		return q.CreateFailed(err)
 	}
 	if _, err := w.ExecContext(ctx, q.createIndex); err != nil {
-		return q.createFailed(err)
+		return q.CreateFailed(err)
 	}
 	return nil
 }
@@ -278,7 +251,7 @@ func (a *Adapter) CreateTableIfNotExists(ctx context.Context) error {
 func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) {
 	_, r, q, err := a.conn()
 	if err != nil {
-		return bento.Row{}, false, q.fail("get", err)
+		return bento.Row{}, false, q.Fail("get", err)
 	}
 	var (
 		v   []byte
@@ -289,19 +262,19 @@ func (a *Adapter) Get(ctx context.Context, key string) (bento.Row, bool, error) 
 		return bento.Row{}, false, nil
 	}
 	if err != nil {
-		return bento.Row{}, false, q.fail("get", err)
+		return bento.Row{}, false, q.Fail("get", err)
 	}
-	return toRow(key, v, exp), true, nil
+	return sqladapter.ToRow(key, v, exp), true, nil
 }
 
 // Set inserts or replaces the row for row.Key.
 func (a *Adapter) Set(ctx context.Context, r bento.Row) error {
 	w, _, q, err := a.conn()
 	if err != nil {
-		return q.fail("set", err)
+		return q.Fail("set", err)
 	}
-	if _, err := w.ExecContext(ctx, q.set, []byte(r.Key), nonNil(r.Value), unixMilli(r.ExpiresAt)); err != nil {
-		return q.fail("set", err)
+	if _, err := w.ExecContext(ctx, q.set, []byte(r.Key), sqladapter.NonNil(r.Value), sqladapter.UnixMilli(r.ExpiresAt)); err != nil {
+		return q.Fail("set", err)
 	}
 	return nil
 }
@@ -310,11 +283,11 @@ func (a *Adapter) Set(ctx context.Context, r bento.Row) error {
 func (a *Adapter) Delete(ctx context.Context, key string) (bool, error) {
 	w, _, q, err := a.conn()
 	if err != nil {
-		return false, q.fail("delete", err)
+		return false, q.Fail("delete", err)
 	}
-	n, err := affected(w.ExecContext(ctx, q.del, []byte(key)))
+	n, err := sqladapter.Affected(w.ExecContext(ctx, q.del, []byte(key)))
 	if err != nil {
-		return false, q.fail("delete", err)
+		return false, q.Fail("delete", err)
 	}
 	return n > 0, nil
 }
@@ -327,14 +300,14 @@ func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) 
 	}
 	w, _, q, err := a.conn()
 	if err != nil {
-		return 0, q.fail("delete many", err)
+		return 0, q.Fail("delete many", err)
 	}
 	var total int64
 	for chunk := range slices.Chunk(keys, maxBatch) {
 		sqlText, args := inKeys(`DELETE FROM `+q.t+` WHERE "key" IN (`, chunk)
-		n, err := affected(w.ExecContext(ctx, sqlText, args...))
+		n, err := sqladapter.Affected(w.ExecContext(ctx, sqlText, args...))
 		if err != nil {
-			return total, q.fail("delete many", err)
+			return total, q.Fail("delete many", err)
 		}
 		total += n
 	}
@@ -349,7 +322,7 @@ func (a *Adapter) DeleteMany(ctx context.Context, keys []string) (int64, error) 
 func (a *Adapter) Clear(ctx context.Context, prefix string) error {
 	w, _, q, err := a.conn()
 	if err != nil {
-		return q.fail("clear", err)
+		return q.Fail("clear", err)
 	}
 	switch end, bounded := successor(prefix); {
 	case prefix == "":
@@ -360,7 +333,7 @@ func (a *Adapter) Clear(ctx context.Context, prefix string) error {
 		_, err = w.ExecContext(ctx, q.clearFrom, []byte(prefix))
 	}
 	if err != nil {
-		return q.fail("clear", err)
+		return q.Fail("clear", err)
 	}
 	return nil
 }
@@ -370,10 +343,10 @@ func (a *Adapter) Clear(ctx context.Context, prefix string) error {
 func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 	w, _, q, err := a.conn()
 	if err != nil {
-		return q.fail("prune", err)
+		return q.Fail("prune", err)
 	}
 	if _, err := w.ExecContext(ctx, q.prune, time.Now().UnixMilli()); err != nil {
-		return q.fail("prune", err)
+		return q.Fail("prune", err)
 	}
 	return nil
 }
@@ -384,11 +357,8 @@ func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 // no adapter holds them any more. Every later call fails with
 // [database.ErrDisconnected]. Calling it twice is fine.
 func (a *Adapter) Disconnect() error {
-	a.mu.Lock()
-	w, r, owned, l, table := a.w, a.r, a.owned, a.lease, a.q.table
-	a.closed = true
-	a.w, a.r, a.owned, a.lease = nil, nil, false, nil
-	a.mu.Unlock()
+	f, owned, l, q := a.conns.Close()
+	w, r, table := f.w, f.r, q.Name()
 	if l != nil {
 		if err := l.Release(); err != nil {
 			return fmt.Errorf("sqlite: closing the database of table %q: %w", table, err)
@@ -416,13 +386,13 @@ func (a *Adapter) GetMany(ctx context.Context, keys []string) ([]bento.Row, erro
 	}
 	_, r, q, err := a.conn()
 	if err != nil {
-		return nil, q.fail("get many", err)
+		return nil, q.Fail("get many", err)
 	}
 	out := make([]bento.Row, 0, len(keys))
 	for chunk := range slices.Chunk(keys, maxBatch) {
 		sqlText, args := inKeys(`SELECT "key", "value", "expires_at" FROM `+q.t+` WHERE "key" IN (`, chunk)
-		if out, err = queryRows(ctx, r, out, sqlText, args); err != nil {
-			return nil, q.fail("get many", err)
+		if out, err = sqladapter.QueryRows(ctx, r, out, sqlText, args); err != nil {
+			return nil, q.Fail("get many", err)
 		}
 	}
 	return out, nil
@@ -439,16 +409,16 @@ func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
 	}
 	w, _, q, err := a.conn()
 	if err != nil {
-		return q.fail("set many", err)
+		return q.Fail("set many", err)
 	}
 	for chunk := range slices.Chunk(rows, maxBatch) {
 		args := make([]any, 0, 3*len(chunk))
 		for _, r := range chunk {
-			args = append(args, []byte(r.Key), nonNil(r.Value), unixMilli(r.ExpiresAt))
+			args = append(args, []byte(r.Key), sqladapter.NonNil(r.Value), sqladapter.UnixMilli(r.ExpiresAt))
 		}
 		sqlText := q.insert + strings.Repeat(", (?, ?, ?)", len(chunk))[2:] + q.upsert
 		if _, err := w.ExecContext(ctx, sqlText, args...); err != nil {
-			return q.fail("set many", err)
+			return q.Fail("set many", err)
 		}
 	}
 	return nil
@@ -459,7 +429,7 @@ func (a *Adapter) SetMany(ctx context.Context, rows []bento.Row) error {
 func (a *Adapter) Pull(ctx context.Context, key string) (bento.Row, bool, error) {
 	w, _, q, err := a.conn()
 	if err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
 	var (
 		v   []byte
@@ -470,9 +440,9 @@ func (a *Adapter) Pull(ctx context.Context, key string) (bento.Row, bool, error)
 		return bento.Row{}, false, nil
 	}
 	if err != nil {
-		return bento.Row{}, false, q.fail("pull", err)
+		return bento.Row{}, false, q.Fail("pull", err)
 	}
-	return toRow(key, v, exp), true, nil
+	return sqladapter.ToRow(key, v, exp), true, nil
 }
 
 // DeleteExpired removes the row stored under key only if it expired at or
@@ -480,11 +450,11 @@ func (a *Adapter) Pull(ctx context.Context, key string) (bento.Row, bool, error)
 func (a *Adapter) DeleteExpired(ctx context.Context, key string, now time.Time) (bool, error) {
 	w, _, q, err := a.conn()
 	if err != nil {
-		return false, q.fail("delete expired", err)
+		return false, q.Fail("delete expired", err)
 	}
-	n, err := affected(w.ExecContext(ctx, q.delExpired, []byte(key), now.UnixMilli()))
+	n, err := sqladapter.Affected(w.ExecContext(ctx, q.delExpired, []byte(key), now.UnixMilli()))
 	if err != nil {
-		return false, q.fail("delete expired", err)
+		return false, q.Fail("delete expired", err)
 	}
 	return n > 0, nil
 }
@@ -493,19 +463,15 @@ func (a *Adapter) DeleteExpired(ctx context.Context, key string, now time.Time) 
 // first use, and the queries of the current table. q is never nil, so
 // callers can wrap err with it.
 func (a *Adapter) conn() (w, r *sql.DB, q *queries, err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	q = a.q
-	switch {
-	case q.invalid != nil:
-		return nil, nil, q, q.invalid
-	case a.closed:
-		return nil, nil, q, database.ErrDisconnected
-	case a.w != nil:
-		return a.w, a.r, q, nil
-	case a.o.DB != nil:
-		a.w, a.r = a.o.DB, a.o.DB
-		return a.w, a.r, q, nil
+	f, q, err := a.conns.Get()
+	return f.w, f.r, q, err
+}
+
+// open returns the pools of the first call: the user's DB for both, or
+// pools it opens from the path (owned, closed by Disconnect).
+func (a *Adapter) open() (f sharedFile, owned bool, err error) {
+	if a.o.DB != nil {
+		return sharedFile{w: a.o.DB, r: a.o.DB}, false, nil
 	}
 	// sql.OpenDB does not connect: connections are made on demand.
 	path := a.o.Path
@@ -513,13 +479,11 @@ func (a *Adapter) conn() (w, r *sql.DB, q *queries, err error) {
 		path = ":memory:"
 	}
 	if inMemory(path) {
-		w = openPool(path, writerParams, 1)
-		a.w, a.r, a.owned = w, w, true
-		return w, w, q, nil
+		w := openPool(path, writerParams, 1)
+		return sharedFile{w: w, r: w}, true, nil
 	}
-	w, r = openFile(path)
-	a.w, a.r, a.owned = w, r, true
-	return w, r, q, nil
+	w, r := openFile(path)
+	return sharedFile{w: w, r: r}, true, nil
 }
 
 // openFile returns the pools of writes and reads of the database file at
@@ -579,9 +543,8 @@ func inMemory(path string) bool {
 // buildQueries returns the SQL of table, or queries whose every call fails
 // if the name is not a plain identifier.
 func buildQueries(table string) *queries {
-	q := &queries{table: table}
-	if err := database.ValidateTableName(table); err != nil {
-		q.invalid = err
+	q := &queries{Table: sqladapter.NewTable("sqlite", table)}
+	if q.Err() != nil {
 		return q
 	}
 	t := `"` + table + `"`
@@ -625,67 +588,6 @@ func inKeys(head string, keys []string) (string, []any) {
 		args[i] = []byte(k)
 	}
 	return head + strings.Repeat(", ?", len(keys))[2:] + ")", args
-}
-
-// queryRows appends to out the rows of key, value and expires_at that
-// sqlText returns.
-func queryRows(ctx context.Context, db *sql.DB, out []bento.Row, sqlText string, args []any) ([]bento.Row, error) {
-	rows, err := db.QueryContext(ctx, sqlText, args...)
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			k, v []byte
-			exp  sql.NullInt64
-		)
-		if err := rows.Scan(&k, &v, &exp); err != nil {
-			return out, err
-		}
-		out = append(out, toRow(string(k), v, exp))
-	}
-	return out, rows.Err()
-}
-
-// affected returns the number of rows that an Exec changed.
-func affected(res sql.Result, err error) (int64, error) {
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// createFailed wraps an error of CreateTableIfNotExists.
-func (q *queries) createFailed(err error) error {
-	return fmt.Errorf("sqlite: create table %q: %w", q.table, err)
-}
-
-// fail wraps err with the operation and the table.
-func (q *queries) fail(op string, err error) error {
-	return fmt.Errorf("sqlite: %s in table %q: %w", op, q.table, err)
-}
-
-// nonNil returns v, or an empty slice for nil: a nil []byte is bound as NULL.
-func nonNil(v []byte) []byte {
-	if v == nil {
-		return []byte{}
-	}
-	return v
-}
-
-// unixMilli returns the expires_at of a row: NULL for the zero time.
-func unixMilli(t time.Time) sql.NullInt64 {
-	return sql.NullInt64{Int64: t.UnixMilli(), Valid: !t.IsZero()}
-}
-
-// toRow returns the Row read back from a value and an expires_at.
-func toRow(key string, v []byte, exp sql.NullInt64) bento.Row {
-	r := bento.Row{Key: key, Value: nonNil(v)}
-	if exp.Valid {
-		r.ExpiresAt = time.UnixMilli(exp.Int64)
-	}
-	return r
 }
 
 // Interface guards

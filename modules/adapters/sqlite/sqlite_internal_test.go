@@ -19,7 +19,7 @@ import (
 func TestAdapter_OwnDBsClosed(t *testing.T) {
 	for _, path := range []string{"", filepath.Join(t.TempDir(), "bento.db")} {
 		a := New(Options{Path: path})
-		if a.w != nil || a.r != nil {
+		if f := a.conns.Held(); f.w != nil || f.r != nil {
 			t.Fatal("New opened a database; want it opened on first use")
 		}
 		if err := a.CreateTableIfNotExists(t.Context()); err != nil {
@@ -28,7 +28,8 @@ func TestAdapter_OwnDBsClosed(t *testing.T) {
 		if _, _, err := a.Get(t.Context(), "k"); err != nil {
 			t.Fatal(err)
 		}
-		w, r := a.w, a.r
+		f := a.conns.Held()
+		w, r := f.w, f.r
 		if (path == "") != (w == r) {
 			t.Errorf("path %q: one pool for reads and writes = %t; want %t (only in memory)", path, w == r, path == "")
 		}
