@@ -250,9 +250,9 @@ func (*Bus) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "bento.buses.postgres", New: func() caddy.Module { return new(Bus) }}
 }
 
-// Provision builds the bus from its JSON fields, logging to the module's
-// logger. It does no I/O: the connections are opened by the first
-// Subscribe and Publish.
+// Provision builds the bus from its JSON fields, logging where the manager
+// logs ([bento.ModuleLogger]). It does no I/O: the connections are opened
+// by the first Subscribe and Publish.
 func (b *Bus) Provision(ctx caddy.Context) error {
 	b.fromConfig = true
 	b.init(Options{

@@ -366,7 +366,7 @@ func TestModule_Load(t *testing.T) {
 			}
 			got := b.o
 			if got.Logger == nil {
-				t.Errorf("provisioned bus has no logger; want the module's logger")
+				t.Errorf("provisioned bus has no logger; want bento.ModuleLogger's")
 			}
 			got.Logger = nil
 			if got != tt.want {
@@ -740,8 +740,9 @@ func withAppName(t testing.TB, dsn, name string) string {
 }
 
 // connPool is a small pool of real connections with the methods of [Pool],
-// safe for concurrent use, as *pgxpool.Pool is. (pgxpool needs a module
-// that bento's go.mod does not list.)
+// safe for concurrent use, as *pgxpool.Pool is: it shows that the bus needs
+// no more of a pool than those methods. (internal/integration runs the bus
+// on a *pgxpool.Pool.)
 type connPool struct {
 	free chan *pgx.Conn
 }

@@ -1,0 +1,620 @@
+package integration_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/tcpproxy"
+	"github.com/bentocache/bento/internal/testenv"
+	pgadapter "github.com/bentocache/bento/modules/adapters/postgres"
+	pgbus "github.com/bentocache/bento/modules/buses/postgres"
+	"github.com/bentocache/bento/modules/drivers/database"
+	"github.com/bentocache/bento/modules/drivers/memory"
+)
+
+// TestPostgres_Coherence runs three instances of one store, each with its
+// own memory L1, on one PostgreSQL table (L2) and one PostgreSQL bus
+// channel. Every node first holds the seeded entries in its L1, fresh; then
+// one node writes, and every node must read the new state on its next Get.
+// Without the bus the others would go on serving their L1 copies for an
+// hour, so a node that reads the new state heard of the write on the bus.
+func TestPostgres_Coherence(t *testing.T) {
+	t.Parallel()
+	tagged := []seed{
+		{key: "t1", value: "v1", tags: []string{"team:7"}},
+		{key: "t2", value: "v2", tags: []string{"team:7", "team:8"}},
+		{key: "u", value: "v3", tags: []string{"team:8"}},
+		{key: "plain", value: "v4"},
+	}
+	nested := []seed{
+		{key: "k", value: "root"},
+		{ns: "users", key: "k", value: "users"},
+		{ns: "users:posts", key: "k", value: "posts"},
+		{ns: "usersX", key: "k", value: "usersX"},
+	}
+	tests := []struct {
+		name  string
+		seed  []seed
+		steps []step
+	}{
+		{
+			name: "Set",
+			seed: []seed{{key: "k", value: "v1"}},
+			steps: []step{{
+				does: `Set(ctx, "k", "v2")`,
+				act:  func(ctx context.Context, m *bento.Bento) error { return m.Default().Set(ctx, "k", "v2") },
+				want: []want{fresh("", "k", "v2")},
+			}},
+		},
+		{
+			name: "Delete",
+			seed: []seed{{key: "k", value: "v1"}, {key: "other", value: "v2"}},
+			steps: []step{{
+				does: `Delete(ctx, "k")`,
+				act:  func(ctx context.Context, m *bento.Bento) error { return deleted(m.Default().Delete(ctx, "k")) },
+				want: []want{missing("", "k"), fresh("", "other", "v2")},
+			}},
+		},
+		{
+			name: "DeleteMany",
+			seed: []seed{{key: "k1", value: "v1"}, {key: "k2", value: "v2"}, {key: "k3", value: "v3"}},
+			steps: []step{{
+				does: `DeleteMany(ctx, ["k1" "k2"])`,
+				act: func(ctx context.Context, m *bento.Bento) error {
+					return deleted(m.Default().DeleteMany(ctx, []string{"k1", "k2"}))
+				},
+				want: []want{missing("", "k1"), missing("", "k2"), fresh("", "k3", "v3")},
+			}},
+		},
+		{
+			name: "Expire",
+			seed: []seed{{key: "k", value: "v1"}, {key: "other", value: "v2"}},
+			steps: []step{{
+				does: `Expire(ctx, "k")`,
+				act:  func(ctx context.Context, m *bento.Bento) error { return m.Default().Expire(ctx, "k") },
+				want: []want{stale("", "k", "v1"), fresh("", "other", "v2")},
+			}},
+		},
+		{
+			name: "ClearNamespace",
+			seed: nested,
+			steps: []step{{
+				does: `Namespace("users").Clear(ctx)`,
+				act:  func(ctx context.Context, m *bento.Bento) error { return m.Namespace("users").Clear(ctx) },
+				want: []want{
+					missing("users", "k"), missing("users:posts", "k"),
+					fresh("", "k", "root"), fresh("usersX", "k", "usersX"),
+				},
+			}},
+		},
+		{
+			name: "ClearRoot",
+			seed: nested,
+			steps: []step{{
+				does: `Default().Clear(ctx)`,
+				act:  func(ctx context.Context, m *bento.Bento) error { return m.Default().Clear(ctx) },
+				want: []want{missing("", "k"), missing("users", "k"), missing("users:posts", "k"), missing("usersX", "k")},
+			}},
+		},
+		{
+			name: "DeleteByTag",
+			seed: tagged,
+			steps: []step{{
+				does: `DeleteByTag(ctx, "team:7")`,
+				act:  func(ctx context.Context, m *bento.Bento) error { return m.Default().DeleteByTag(ctx, "team:7") },
+				want: []want{missing("", "t1"), missing("", "t2"), fresh("", "u", "v3"), fresh("", "plain", "v4")},
+			}, {
+				// An entry written after the invalidation, by another node,
+				// is not affected.
+				by:   1,
+				does: `Set(ctx, "t1", "again", Tags("team:7"))`,
+				act: func(ctx context.Context, m *bento.Bento) error {
+					return m.Default().Set(ctx, "t1", "again", bento.Tags("team:7"))
+				},
+				want: []want{fresh("", "t1", "again"), missing("", "t2")},
+			}},
+		},
+		{
+			name: "ExpireByTag",
+			seed: tagged,
+			steps: []step{{
+				does: `ExpireByTag(ctx, "team:7")`,
+				act:  func(ctx context.Context, m *bento.Bento) error { return m.Default().ExpireByTag(ctx, "team:7") },
+				want: []want{stale("", "t1", "v1"), stale("", "t2", "v2"), fresh("", "u", "v3"), fresh("", "plain", "v4")},
+			}, {
+				by:   2,
+				does: `Set(ctx, "t1", "again", Tags("team:7"))`,
+				act: func(ctx context.Context, m *bento.Bento) error {
+					return m.Default().Set(ctx, "t1", "again", bento.Tags("team:7"))
+				},
+				want: []want{fresh("", "t1", "again"), stale("", "t2", "v2")},
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPGTest(t)
+			var nodes []*node
+			for _, name := range []string{"a", "b", "c"} {
+				nodes = append(nodes, newNode(t, name, p.store(nodeConfig{})))
+			}
+			seedAll(t, nodes, tt.seed)
+			for _, s := range tt.steps {
+				actor := nodes[s.by]
+				if err := s.act(t.Context(), actor.m); err != nil {
+					t.Fatalf("%s: %s = %v; want <nil>", actor.name, s.does, err)
+				}
+				expect(t, nodes, actor.name+"."+s.does, s.want...)
+				if t.Failed() {
+					t.FailNow() // the next step would start from an unknown state
+				}
+			}
+		})
+	}
+}
+
+// TestPostgres_OutageQueuesWrites cuts one node's bus off the server: its
+// writes still reach L2, their bus messages (one of each kind) go to the
+// retry queue, and once service is restored the queue, retried every 20ms,
+// delivers them to the other nodes.
+func TestPostgres_OutageQueuesWrites(t *testing.T) {
+	t.Parallel()
+	p := newPGTest(t)
+	proxy, viaProxy := proxied(t, p.dsn, p.name)
+	a := newNode(t, "a", p.store(nodeConfig{busDSN: viaProxy}))
+	b, c := newNode(t, "b", p.store(nodeConfig{})), newNode(t, "c", p.store(nodeConfig{}))
+	seeds := []seed{
+		{key: "k", value: "v1"},
+		{key: "gone", value: "v1"},
+		{key: "t1", value: "v1", tags: []string{"team:7"}},
+		{ns: "users", key: "k", value: "v1"},
+	}
+	seedAll(t, []*node{a, b, c}, seeds)
+
+	proxy.Cut()
+	ctx := t.Context()
+	writes := []struct {
+		does string
+		act  func() error
+	}{
+		{`Set(ctx, "k", "v2")`, func() error { return a.m.Default().Set(ctx, "k", "v2") }},
+		{`Delete(ctx, "gone")`, func() error { return deleted(a.m.Default().Delete(ctx, "gone")) }},
+		{`DeleteByTag(ctx, "team:7")`, func() error { return a.m.Default().DeleteByTag(ctx, "team:7") }},
+		{`Namespace("users").Clear(ctx)`, func() error { return a.m.Namespace("users").Clear(ctx) }},
+	}
+	for _, w := range writes {
+		if err := w.act(); err != nil {
+			t.Fatalf("a.%s with its bus cut = %v; want <nil>: a bus failure is not the caller's error", w.does, err)
+		}
+	}
+	const queued = "bus publish failed; message queued for retry"
+	if n := a.logs.FilterMessage(queued).Len(); n != len(writes) {
+		t.Errorf("a logged %q %d times for %d writes with its bus cut; want %d", queued, n, len(writes), len(writes))
+	}
+	// Nothing reached the others: they still serve their L1 copies. Without
+	// this, the test could not tell a delivery after Restore from one before.
+	for _, n := range []*node{b, c} {
+		for _, s := range seeds {
+			if r := n.read(t, s.ns, s.key); !r.found || r.value != "v1" || r.layer != bento.LayerL1 || r.graced {
+				t.Fatalf("%s: Get(ctx, %s) = %s while a's bus is cut; want \"v1\" from l1, fresh: no message can have arrived", n.name, where(s.ns, s.key), r)
+			}
+		}
+	}
+
+	proxy.Restore()
+	expect(t, []*node{b, c}, "restoring a's bus after a's writes were queued",
+		fresh("", "k", "v2"), missing("", "gone"), missing("", "t1"), missing("users", "k"))
+}
+
+// TestPostgres_OutageResyncsL1 cuts one node's bus off the server while
+// another node writes: the cut node misses those messages, and nothing says
+// which. Once its bus has reconnected, it clears its L1 and forgets the tag
+// records it read, so that it reads the new state from L2 instead of its
+// stale copies; it hears the bus again; and its own write of the outage,
+// queued with a retry interval too long to matter, is sent on the
+// reconnect.
+func TestPostgres_OutageResyncsL1(t *testing.T) {
+	t.Parallel()
+	p := newPGTest(t)
+	proxy, viaProxy := proxied(t, p.dsn, p.name)
+	a := newNode(t, "a", p.store(nodeConfig{busDSN: viaProxy, retryInterval: time.Hour}))
+	b, c := newNode(t, "b", p.store(nodeConfig{})), newNode(t, "c", p.store(nodeConfig{}))
+	seeds := []seed{
+		{key: "k", value: "v1"},
+		{ns: "users", key: "k", value: "v1"},
+		{key: "t1", value: "v1", tags: []string{"team:7"}},
+		{key: "mine", value: "v1"},
+	}
+	seedAll(t, []*node{a, b, c}, seeds)
+
+	proxy.Cut()
+	ctx := t.Context()
+	if err := b.m.Default().Set(ctx, "k", "v2"); err != nil {
+		t.Fatalf("b.Set(ctx, %q, %q) = %v; want <nil>", "k", "v2", err)
+	}
+	if err := deleted(b.m.Namespace("users").Delete(ctx, "k")); err != nil {
+		t.Fatalf("b.Namespace(%q).Delete(ctx, %q) = %v; want <nil>", "users", "k", err)
+	}
+	if err := b.m.Default().DeleteByTag(ctx, "team:7"); err != nil {
+		t.Fatalf("b.DeleteByTag(ctx, %q) = %v; want <nil>", "team:7", err)
+	}
+	if err := a.m.Default().Set(ctx, "mine", "v2"); err != nil {
+		t.Fatalf("a.Set(ctx, %q, %q) with its bus cut = %v; want <nil>", "mine", "v2", err)
+	}
+	// Nobody but a reads "t1" from here on: a read that finds it deleted by
+	// its tag also deletes it from L2, and a would then miss it whatever its
+	// tag records say.
+	expect(t, []*node{c}, "b's writes", fresh("", "k", "v2"), missing("users", "k"))
+	// a missed b's messages: until its bus is back, it serves its L1; and b
+	// and c did not hear of a's write.
+	for _, s := range seeds {
+		if s.key == "mine" {
+			continue
+		}
+		if r := a.read(t, s.ns, s.key); !r.found || r.value != "v1" || r.layer != bento.LayerL1 || r.graced {
+			t.Fatalf("a: Get(ctx, %s) = %s while its bus is cut; want \"v1\" from l1, fresh: a cannot have heard of b's writes", where(s.ns, s.key), r)
+		}
+	}
+	for _, n := range []*node{b, c} {
+		if r := n.read(t, "", "mine"); !r.found || r.value != "v1" || r.layer != bento.LayerL1 || r.graced {
+			t.Fatalf("%s: Get(ctx, %q) = %s while a's bus is cut; want \"v1\" from l1, fresh: no message of a's can have arrived", n.name, "mine", r)
+		}
+	}
+
+	proxy.Restore()
+	expect(t, []*node{a}, "restoring a's bus, cut while b wrote",
+		fresh("", "k", "v2"), missing("users", "k"), missing("", "t1"), fresh("", "mine", "v2"))
+	expect(t, []*node{b, c}, "restoring a's bus, cut while a wrote \"mine\"", fresh("", "mine", "v2"))
+	const resync = "bus reconnected; resyncing l1"
+	if n := a.logs.FilterMessage(resync).Len(); n != 1 {
+		t.Errorf("a logged %q %d times for one cut; want once", resync, n)
+	}
+	// The subscription is back: a hears the next write.
+	if err := c.m.Default().Set(ctx, "k", "v3"); err != nil {
+		t.Fatalf("c.Set(ctx, %q, %q) = %v; want <nil>", "k", "v3", err)
+	}
+	expect(t, []*node{a}, `c.Set(ctx, "k", "v3"), after a's bus reconnected`, fresh("", "k", "v3"))
+}
+
+// waitTimeout bounds every wait for the bus, which delivers asynchronously:
+// generous, for a loaded 2-core machine. Deliveries normally take a few
+// milliseconds.
+const waitTimeout = 15 * time.Second
+
+// pgTest is one test's share of the PostgreSQL server: a table of its own
+// for L2, and a bus channel of its own, both called name.
+type pgTest struct {
+	dsn  string
+	name string
+	// pool is the one the nodes' L2 adapters and direct buses share. The
+	// adapters and buses never close it; the test does, after dropping the
+	// table.
+	pool *pgxpool.Pool
+}
+
+// newPGTest reserves a table and a channel on the server, or skips t when
+// there is no server. The table is dropped when t ends, after the nodes
+// created later have closed.
+func newPGTest(t *testing.T) *pgTest {
+	t.Helper()
+	dsn := testenv.Postgres(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("pgxpool.ParseConfig(%q): %v", dsn, err)
+	}
+	cfg.MaxConns = 4 // tests run in parallel: spare the server's max_connections
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("pgxpool.NewWithConfig: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	p := &pgTest{dsn: dsn, name: testenv.Prefix(t), pool: pool}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{p.name}.Sanitize()); err != nil {
+			t.Errorf("dropping table %q: %v", p.name, err)
+		}
+	})
+	return p
+}
+
+// nodeConfig is what differs between the nodes of a test.
+type nodeConfig struct {
+	// busDSN, if set, is the only route of the node's bus: it listens and
+	// publishes through it (a tcpproxy that the test can cut). Otherwise
+	// the bus listens on a connection of its own and publishes on the
+	// shared pool.
+	busDSN string
+	// retryInterval is how often failed bus messages are retried. Default:
+	// 20ms.
+	retryInterval time.Duration
+}
+
+// store returns a function that defines one node's store: entries fresh
+// for an hour and usable as stale for another, so that nothing changes
+// during a test unless a node is told; its own memory L1; the test's table
+// through an adapter of its own; a bus of its own on the test's channel.
+func (p *pgTest) store(nc nodeConfig) func(logger *zap.Logger) *bento.Store {
+	return func(logger *zap.Logger) *bento.Store {
+		bo := pgbus.Options{
+			Pool:              p.pool,
+			DSN:               p.dsn,
+			ReconnectDelay:    10 * time.Millisecond,
+			MaxReconnectDelay: 100 * time.Millisecond,
+			Logger:            logger.Named("bus"),
+		}
+		if nc.busDSN != "" {
+			bo.Pool, bo.DSN = nil, nc.busDSN
+		}
+		retry := nc.retryInterval
+		if retry == 0 {
+			retry = 20 * time.Millisecond
+		}
+		return bento.NewStore(
+			bento.TTL(time.Hour),
+			bento.Grace(time.Hour),
+			bento.BusChannel(p.name),
+			bento.RetryQueue(0, retry),
+		).
+			UseL1(memory.New(memory.Options{})).
+			UseL2(database.New(database.Options{
+				Adapter:   pgadapter.New(pgadapter.Options{Pool: p.pool}),
+				TableName: p.name,
+			})).
+			UseBus(pgbus.New(bo))
+	}
+}
+
+// proxied starts a tcpproxy in front of the server of dsn, and returns it
+// with a DSN that goes through it and names its connections appName.
+func proxied(t *testing.T, dsn, appName string) (*tcpproxy.Proxy, string) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("pgx.ParseConfig(%q): %v", dsn, err)
+	}
+	proxy := tcpproxy.Start(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	host, port, _ := net.SplitHostPort(proxy.Addr())
+	if !strings.Contains(dsn, "://") { // key=value: later keys win
+		return proxy, dsn + " host=" + host + " port=" + port + " application_name=" + appName
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("url.Parse(%q): %v", dsn, err)
+	}
+	u.Host = proxy.Addr()
+	q := u.Query()
+	q.Set("application_name", appName)
+	u.RawQuery = q.Encode()
+	return proxy, u.String()
+}
+
+// node is one instance of the service: a manager with one store, "main",
+// which records its logs and the outcome of its reads.
+type node struct {
+	name string
+	m    *bento.Bento
+	logs *observer.ObservedLogs
+
+	mu   sync.Mutex
+	last map[string]bento.Event // the last hit or miss, by namespace and key
+}
+
+// newNode builds a node on the store that store defines, closed when t
+// ends. The store's drivers log with the logger they are given, as the
+// manager does.
+func newNode(t *testing.T, name string, store func(logger *zap.Logger) *bento.Store) *node {
+	t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
+	logger := zap.New(core).Named(name)
+	n := &node{name: name, logs: logs, last: make(map[string]bento.Event)}
+	m, err := bento.New(bento.Config{Stores: map[string]*bento.Store{"main": store(logger)}, Logger: logger})
+	if err != nil {
+		t.Fatalf("%s: bento.New = %v; want <nil>", name, err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("%s: Close() = %v; want <nil>", name, err)
+		}
+	})
+	m.On(n.record)
+	n.m = m
+	return n
+}
+
+func (n *node) record(e bento.Event) {
+	if e.Kind != bento.EventHit && e.Kind != bento.EventMiss {
+		return
+	}
+	n.mu.Lock()
+	n.last[e.Namespace+"\x00"+e.Key] = e
+	n.mu.Unlock()
+}
+
+// cache returns the namespace ns of the node's store, its root for "".
+func (n *node) cache(ns string) *bento.Cache {
+	if ns == "" {
+		return n.m.Default()
+	}
+	return n.m.Namespace(ns)
+}
+
+// reading is what one Get returned, and where it was found.
+type reading struct {
+	value  string
+	found  bool
+	layer  bento.Layer
+	graced bool
+}
+
+func (r reading) String() string {
+	if !r.found {
+		return "not found"
+	}
+	state := "fresh"
+	if r.graced {
+		state = "stale"
+	}
+	return fmt.Sprintf("%q from %s, %s", r.value, r.layer, state)
+}
+
+// read runs Get on key in namespace ns.
+func (n *node) read(t *testing.T, ns, key string) reading {
+	t.Helper()
+	v, found, err := bento.Get[string](t.Context(), n.cache(ns), key)
+	if err != nil {
+		t.Fatalf("%s: Get(ctx, %s) = %v; want no error", n.name, where(ns, key), err)
+	}
+	n.mu.Lock()
+	e := n.last[ns+"\x00"+key]
+	n.mu.Unlock()
+	return reading{value: v, found: found, layer: e.Layer, graced: e.Graced}
+}
+
+// want is the state a node must read.
+type want struct {
+	ns, key string
+	value   string
+	found   bool
+	graced  bool
+}
+
+func fresh(ns, key, value string) want { return want{ns: ns, key: key, value: value, found: true} }
+func stale(ns, key, value string) want {
+	return want{ns: ns, key: key, value: value, found: true, graced: true}
+}
+func missing(ns, key string) want { return want{ns: ns, key: key} }
+
+func (w want) met(r reading) bool {
+	return r.found == w.found && (!w.found || r.value == w.value && r.graced == w.graced)
+}
+
+func (w want) String() string {
+	switch {
+	case !w.found:
+		return "not found"
+	case w.graced:
+		return fmt.Sprintf("%q, stale (under grace)", w.value)
+	}
+	return fmt.Sprintf("%q, fresh", w.value)
+}
+
+func (w want) where() string { return where(w.ns, w.key) }
+
+// where names key in namespace ns for a message.
+func where(ns, key string) string {
+	if ns == "" {
+		return strconv.Quote(key)
+	}
+	return strconv.Quote(ns + ":" + key)
+}
+
+// expect reads every want on every node until all are met, and reports
+// those that are not met within waitTimeout (one deadline for all the
+// nodes). after says what happened, for the message.
+func expect(t *testing.T, nodes []*node, after string, wants ...want) {
+	t.Helper()
+	unmet := make(map[*node][]string)
+	check := func() bool {
+		clear(unmet)
+		for _, n := range nodes {
+			for _, w := range wants {
+				if r := n.read(t, w.ns, w.key); !w.met(r) {
+					unmet[n] = append(unmet[n], fmt.Sprintf("Get(ctx, %s) = %s; want %s", w.where(), r, w))
+				}
+			}
+		}
+		return len(unmet) == 0
+	}
+	if eventually(waitTimeout, check) {
+		return
+	}
+	for _, n := range nodes {
+		if lines := unmet[n]; len(lines) > 0 {
+			t.Errorf("%s, %v after %s:\n\t%s\nevery instance must read the new state on its next Get once the bus has delivered",
+				n.name, waitTimeout, after, strings.Join(lines, "\n\t"))
+		}
+	}
+}
+
+// eventually calls cond every 10ms until it returns true or d has passed,
+// and reports whether it returned true. cond is called once more at the
+// deadline.
+func eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return cond()
+		}
+		<-tick.C
+	}
+	return true
+}
+
+// seed is an entry every node holds in its L1 before a test acts.
+type seed struct {
+	ns, key, value string
+	tags           []string
+}
+
+// seedAll writes the seeds on the first node without telling the bus, then
+// has every node read them twice: the first Get copies an entry from L2 to
+// L1, the second must find it there, fresh. No bus message is sent, so no
+// node's copy can be made stale behind the test's back.
+func seedAll(t *testing.T, nodes []*node, seeds []seed) {
+	t.Helper()
+	ctx := t.Context()
+	for _, s := range seeds {
+		opts := []bento.Option{bento.SkipBusNotify()}
+		if len(s.tags) > 0 {
+			opts = append(opts, bento.Tags(s.tags...))
+		}
+		if err := nodes[0].cache(s.ns).Set(ctx, s.key, s.value, opts...); err != nil {
+			t.Fatalf("%s: Set(ctx, %s, %q) = %v; want <nil>", nodes[0].name, where(s.ns, s.key), s.value, err)
+		}
+	}
+	for _, n := range nodes {
+		for _, s := range seeds {
+			n.read(t, s.ns, s.key)
+			if r := n.read(t, s.ns, s.key); !r.found || r.value != s.value || r.layer != bento.LayerL1 || r.graced {
+				t.Fatalf("seeding: %s: Get(ctx, %s) = %s; want %q from l1, fresh: every node must hold the entry in its L1",
+					n.name, where(s.ns, s.key), r, s.value)
+			}
+		}
+	}
+}
+
+// step is one write on one node, and the state every node must then read.
+type step struct {
+	by   int    // the index of the node that acts
+	does string // the call, for messages
+	act  func(ctx context.Context, m *bento.Bento) error
+	want []want
+}
+
+// deleted turns the result of Delete or DeleteMany into an error when
+// nothing was deleted: a test deletes only what it seeded.
+func deleted(existed bool, err error) error {
+	if err == nil && !existed {
+		return errors.New("reported nothing deleted; want true")
+	}
+	return err
+}
