@@ -5,10 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maypok86/otter/v2"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/clock"
 	"github.com/bentocache/bento/internal/mapstore"
 	"github.com/bentocache/bento/modules/drivers/memory"
 )
@@ -86,6 +88,24 @@ func BenchmarkGetOrSet(b *testing.B) {
 	})
 	b.Run("peer=otter/op=GetIfPresent", func(b *testing.B) {
 		o := otter.Must(&otter.Options[string, point]{MaximumSize: 1 << 20})
+		for _, k := range ks {
+			o.Set(k, point{1, 2})
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, ok := o.GetIfPresent(ks[i&(benchKeys-1)]); !ok {
+				b.Fatal("miss")
+			}
+			i++
+		}
+	})
+	b.Run("peer=otter/op=GetIfPresent/expiry=true", func(b *testing.B) {
+		// otter as bento's memory L1 runs it: per-entry expiry, a coarse clock.
+		o := otter.Must(&otter.Options[string, point]{
+			ExpiryCalculator: otter.ExpiryWriting[string, point](time.Hour),
+			Clock:            clock.New(time.Millisecond, time.Second),
+		})
 		for _, k := range ks {
 			o.Set(k, point{1, 2})
 		}
