@@ -34,8 +34,12 @@ import (
 
 	"github.com/bentocache/bento"
 	_ "github.com/bentocache/bento/modules/standard"
+{{- if .Modules}}
+
+	// modules added with xbento build --with
 {{- range .Modules}}
 	_ "{{.}}"
+{{- end}}
 {{- end}}
 )
 
