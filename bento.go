@@ -21,7 +21,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,11 +93,7 @@ func New(cfg Config) (*Bento, error) {
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	names := make([]string, 0, len(cfg.Stores))
-	for name := range cfg.Stores {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(cfg.Stores))
 	for _, name := range names {
 		st, err := newStore(b, name, cfg.Stores[name], &base)
 		if err != nil {
@@ -157,24 +154,14 @@ func (b *Bento) Namespace(name string) *Cache { return b.def.root.Namespace(name
 func (b *Bento) Use(name string) (*Cache, error) {
 	st := b.stores[name]
 	if st == nil {
-		names := make([]string, 0, len(b.stores))
-		for n := range b.stores {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("%w %q (stores: %q)", ErrUnknownStore, name, names)
+		return nil, fmt.Errorf("%w %q (stores: %q)", ErrUnknownStore, name, b.Stores())
 	}
 	return st.root, nil
 }
 
 // Stores returns the names of the stores, sorted.
 func (b *Bento) Stores() []string {
-	names := make([]string, 0, len(b.stores))
-	for n := range b.stores {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(b.stores))
 }
 
 // On registers f to receive every [Event] of every store, and returns a

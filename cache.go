@@ -300,15 +300,20 @@ func (c *Cache) expireL1(key string, ttl time.Duration) {
 	c.l1.Set(key, e.staled(), ttl)
 }
 
+// l2Delete removes key from L2 through the circuit breaker (see l2Call).
+func (c *Cache) l2Delete(ctx context.Context, o *options, key string) error {
+	_, err := c.l2Call(ctx, o, "delete", key, func() error {
+		_, err := c.l2.Delete(ctx, key)
+		return err
+	})
+	return err
+}
+
 // expireL2 rewrites the L2 envelope of key as stale, keeping the encoded value
 // as it is.
 func (c *Cache) expireL2(ctx context.Context, o *options, key string) error {
 	if o.grace <= 0 {
-		_, err := c.l2Call(ctx, o, "delete", key, func() error {
-			_, err := c.l2.Delete(ctx, key)
-			return err
-		})
-		return err
+		return c.l2Delete(ctx, o, key)
 	}
 	e, err := l2Get[rawValue](ctx, c, o, key)
 	if err != nil || e == nil {
@@ -318,11 +323,7 @@ func (c *Cache) expireL2(ctx context.Context, o *options, key string) error {
 	if err := encodeEntry(c.st.serializer, s); err != nil {
 		// A serializer without raw hooks cannot re-encode: removing the entry
 		// is the safe way to make it not fresh.
-		_, err := c.l2Call(ctx, o, "delete", key, func() error {
-			_, err := c.l2.Delete(ctx, key)
-			return err
-		})
-		return err
+		return c.l2Delete(ctx, o, key)
 	}
 	_, err = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, s.raw, o.staleTTL()) })
 	return err

@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,12 +206,7 @@ func Load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger) (*Bento, er
 		}
 		cfg.Options = oc.options()
 	}
-	names := make([]string, 0, len(mc.Stores))
-	for name := range mc.Stores {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(mc.Stores)) {
 		st, err := loadStore(cctx, name, expand(mc.Stores[name]))
 		if err != nil {
 			return nil, fmt.Errorf("bento: config: store %q: %w", name, err)
@@ -413,7 +409,7 @@ func decodeStrict(data []byte, v any) error {
 	for name, raw := range fields {
 		f, ok := known[name]
 		if !ok {
-			return fmt.Errorf("unknown field %q (known: %s)", name, strings.Join(sortedKeys(known), ", "))
+			return fmt.Errorf("unknown field %q (known: %s)", name, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 		}
 		if err := json.Unmarshal(raw, f.Addr().Interface()); err != nil {
 			return fmt.Errorf("field %q: %w", name, err)
@@ -441,15 +437,6 @@ func jsonFields(v reflect.Value) map[string]reflect.Value {
 		}
 		out[name] = v.Field(i)
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

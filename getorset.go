@@ -230,10 +230,7 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 			return hit{}, hit{e, LayerL2}, nil
 		}
 	case stateGone:
-		_, _ = c.l2Call(ctx, o, "delete", key, func() error {
-			_, err := c.l2.Delete(ctx, key)
-			return err
-		})
+		_ = c.l2Delete(ctx, o, key)
 	}
 	return hit{}, stale, nil
 }
