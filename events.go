@@ -3,6 +3,8 @@ package bento
 import (
 	"sync"
 	"sync/atomic"
+
+	"go.uber.org/zap"
 )
 
 // EventKind says what happened.
@@ -103,22 +105,22 @@ func (l *listeners) active() bool {
 	return p != nil && len(*p) > 0
 }
 
-// emit calls every listener with e. A panicking listener is reported to
-// onPanic and does not stop the others.
-func (l *listeners) emit(e Event, onPanic func(any)) {
+// emit calls every listener with e. A panicking listener is logged to
+// logger and does not stop the others.
+func (l *listeners) emit(e Event, logger *zap.Logger) {
 	p := l.list.Load()
 	if p == nil {
 		return
 	}
 	for _, f := range *p {
-		callListener(*f, e, onPanic)
+		callListener(*f, e, logger)
 	}
 }
 
-func callListener(f func(Event), e Event, onPanic func(any)) {
+func callListener(f func(Event), e Event, logger *zap.Logger) {
 	defer func() {
 		if r := recover(); r != nil {
-			onPanic(r)
+			logger.Error("event listener panicked", zap.Stringer("event", e.Kind), zap.Any("panic", r))
 		}
 	}()
 	f(e)

@@ -87,3 +87,24 @@ func TestEvents_Fields(t *testing.T) {
 		t.Error("the hit event does not name key 42 and layer l1")
 	}
 }
+
+func TestEvents_PanickingListener(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	b, err := bento.New(bento.Config{Logger: zap.New(core), Stores: map[string]*bento.Store{"main": layers[0].store()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var after atomic.Int32
+	b.On(func(bento.Event) { panic("listener bug") })
+	b.On(func(bento.Event) { after.Add(1) })
+	if err := b.Default().Set(t.Context(), "k", 1); err != nil {
+		t.Fatalf("Set with a panicking listener = %v", err)
+	}
+	if after.Load() == 0 {
+		t.Error("a panicking listener stopped the listeners after it")
+	}
+	if n := logs.FilterMessage("event listener panicked").Len(); n == 0 {
+		t.Error("a panicking listener was not logged")
+	}
+}

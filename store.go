@@ -290,7 +290,5 @@ func (c *Cache) emit(e Event) {
 	}
 	e.Store = c.st.name
 	e.Namespace = c.path
-	c.st.b.events.emit(e, func(r any) {
-		c.st.logger.Error("event listener panicked", zap.Stringer("event", e.Kind), zap.Any("panic", r))
-	})
+	c.st.b.events.emit(e, c.st.logger)
 }
