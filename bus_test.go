@@ -524,7 +524,7 @@ func TestBus_RetryQueue(t *testing.T) {
 	}{
 		{
 			name: "deduplicated",
-			opt:  nil,
+			opt:  bento.Option{}, // the zero Option: the default queue
 			writes: func(t *testing.T, a *peer) {
 				for _, v := range []string{"v2", "v3", "v4"} {
 					a.mustSet(t, "", "k", v)

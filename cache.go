@@ -70,13 +70,24 @@ func (c *Cache) checkKey(key string) error {
 
 // call resolves the options of one call and checks its key.
 func (c *Cache) call(key string, opts []Option) (*options, error) {
+	if len(opts) == 0 {
+		return c.callInto(nil, key, opts)
+	}
+	return c.callInto(new(options), key, opts)
+}
+
+// callInto is call resolving the options in scratch, which the caller keeps
+// on its stack: the result is scratch, or the store's options when opts is
+// empty. The read paths use it so that a hit with per-call options allocates
+// nothing; what outlives the call must be a [options.clone].
+func (c *Cache) callInto(scratch *options, key string, opts []Option) (*options, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
 	if err := c.checkKey(key); err != nil {
 		return nil, err
 	}
-	o := c.st.opts.forCall(opts)
+	o := c.st.opts.forCallInto(scratch, opts)
 	if o.err != nil {
 		return nil, fmt.Errorf("bento: store %q: key %q: %w", c.st.name, qualified(c.path, key), o.err)
 	}
@@ -123,6 +134,7 @@ func (c *Cache) write(ctx context.Context, key string, e *entry, o *options, not
 	}
 	if c.l2 != nil && !o.skipL2Write {
 		ok, err := c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, ttl) })
+		c.flights.forgetReads(key) // the callers that come next read what was written
 		if err != nil {
 			return err
 		}
@@ -254,6 +266,7 @@ func (c *Cache) deleteKeys(ctx context.Context, o *options, keys []string) (exis
 			return err
 		})
 		existed = existed || l2existed
+		c.flights.forgetReads(keys...)
 	}
 	for _, k := range keys {
 		c.emit(Event{Kind: EventDeleted, Key: k})
@@ -278,6 +291,7 @@ func (c *Cache) Expire(ctx context.Context, key string, opts ...Option) error {
 	}
 	if c.l2 != nil {
 		err = c.expireL2(ctx, o, key)
+		c.flights.forgetReads(key)
 	}
 	c.emit(Event{Kind: EventExpired, Key: key})
 	if !o.skipBusNotify {
@@ -350,6 +364,7 @@ func (c *Cache) Clear(ctx context.Context, opts ...Option) error {
 	var err error
 	if c.l2 != nil {
 		_, err = c.l2Call(ctx, o, "clear", "", func() error { return c.l2.Clear(ctx) })
+		c.st.under(c.path, func(ns *Cache) { ns.flights.forgetReads() })
 	}
 	c.emit(Event{Kind: EventCleared})
 	if !o.skipBusNotify {

@@ -1,6 +1,7 @@
 package bento
 
 import (
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,10 +45,33 @@ func (c *call) writable(tags []string) bool {
 	return true
 }
 
+// read is one L2 read of a key that concurrent callers share, so that N
+// callers on a key that L1 misses cost one L2 round trip, not N.
+type read struct {
+	done chan struct{}
+
+	// Results, read after done is closed.
+	raw   []byte
+	found bool
+	err   error
+	retry bool // the leader's own context ended: waiters read for themselves
+
+	// decoded is the first reader's decoding of raw, which readers asking
+	// for the same type reuse instead of decoding raw again.
+	decoded atomic.Pointer[decoding]
+}
+
+// decoding is an entry decoded from a read's raw bytes as the type t.
+type decoding struct {
+	t reflect.Type
+	e *entry
+}
+
 type flightShard struct {
-	mu  sync.Mutex
-	m   map[string]*call
-	gen atomic.Uint64 // finished calls, to skip a second L2 look when nothing changed
+	mu    sync.Mutex
+	m     map[string]*call
+	reads map[string]*read
+	gen   atomic.Uint64 // finished calls, to skip a second L2 look when nothing changed
 }
 
 // flights holds the calls in flight of one namespace.
@@ -82,6 +106,55 @@ func (f *flights) join(key string) (c *call, leader bool) {
 	return c, true
 }
 
+// joinRead returns the L2 read in flight for key, or registers a new one and
+// reports that the caller must do it and then call endRead.
+func (f *flights) joinRead(key string) (r *read, leader bool) {
+	s := f.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.reads[key]; r != nil {
+		return r, false
+	}
+	if s.reads == nil {
+		s.reads = make(map[string]*read)
+	}
+	r = &read{done: make(chan struct{})}
+	s.reads[key] = r
+	return r, true
+}
+
+// endRead unregisters r and releases its waiters.
+func (f *flights) endRead(key string, r *read) {
+	s := f.shard(key)
+	s.mu.Lock()
+	if s.reads[key] == r {
+		delete(s.reads, key)
+	}
+	s.mu.Unlock()
+	close(r.done)
+}
+
+// forgetReads unregisters the L2 reads in flight for keys (every key when
+// none is given), so that a caller that comes after a write never shares a
+// read that began before it: the callers already waiting keep their read.
+func (f *flights) forgetReads(keys ...string) {
+	if len(keys) == 0 {
+		for i := range f.shards {
+			s := &f.shards[i]
+			s.mu.Lock()
+			clear(s.reads)
+			s.mu.Unlock()
+		}
+		return
+	}
+	for _, k := range keys {
+		s := f.shard(k)
+		s.mu.Lock()
+		delete(s.reads, k)
+		s.mu.Unlock()
+	}
+}
+
 // finish unregisters c and releases its waiters.
 func (f *flights) finish(key string, c *call) {
 	s := f.shard(key)
@@ -100,6 +173,7 @@ func (f *flights) invalidate(key string) {
 	s := f.shard(key)
 	s.mu.Lock()
 	c := s.m[key]
+	delete(s.reads, key)
 	s.mu.Unlock()
 	if c != nil {
 		c.mu.Lock()
@@ -117,6 +191,11 @@ func (f *flights) invalidateAll(tags []string) {
 		calls := make([]*call, 0, len(s.m))
 		for _, c := range s.m {
 			calls = append(calls, c)
+		}
+		if tags == nil {
+			// Tagged entries are judged by each reader after its read; a
+			// clear must keep later callers off the reads begun before it.
+			clear(s.reads)
 		}
 		s.mu.Unlock()
 		for _, c := range calls {

@@ -46,9 +46,7 @@ func (fc *FactoryContext[T]) SetTags(tags ...string) {
 func (fc *FactoryContext[T]) SetOptions(opts ...Option) {
 	fc.opts.tags = fc.opts.tags[:len(fc.opts.tags):len(fc.opts.tags)]
 	for _, o := range opts {
-		if o != nil {
-			o.apply(&fc.opts)
-		}
+		o.apply(&fc.opts)
 	}
 	if fc.opts.storeScoped != "" {
 		fc.opts.fail(invalidOption("option %s is a store option, not a per-call one", fc.opts.storeScoped))
@@ -80,12 +78,24 @@ func (fc *FactoryContext[T]) Graced() (T, bool) {
 // L1), else — with grace — a stale value (L2's before L1's). It never runs a
 // factory. found is false for a miss, which is not an error.
 func Get[T any](ctx context.Context, c *Cache, key string, opts ...Option) (value T, found bool, err error) {
-	o, err := c.call(key, opts)
+	var scratch options
+	fo, err := c.callInto(&scratch, key, opts)
 	if err != nil {
 		return value, false, err
 	}
 	now := c.st.b.now()
-	fresh, stale, err := lookup[T](ctx, c, o, key, now, c.l1Entry(key))
+	l1e := c.l1Entry(key)
+	if l1e != nil && l1e.tags == nil && l1e.fresh(now) && !fo.forceFresh {
+		// The hot path, as GetOrSet's: nothing outlives the call.
+		c.hit(key, LayerL1, false)
+		value, err = valueOf[T](c, key, l1e)
+		return value, err == nil, err
+	}
+	o := &c.st.opts
+	if len(opts) > 0 {
+		o = scratch.clone()
+	}
+	fresh, stale, err := lookup[T](ctx, c, o, key, now, l1e)
 	if err != nil {
 		return value, false, err
 	}
@@ -127,24 +137,31 @@ func Pull[T any](ctx context.Context, c *Cache, key string, opts ...Option) (val
 
 func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []Option, forever bool) (T, error) {
 	var zero T
-	o, err := c.call(key, opts)
+	// The call's options live in scratch, on this stack, while the hot path
+	// needs them; the slow path takes a copy.
+	var scratch options
+	fo, err := c.callInto(&scratch, key, opts)
 	if err != nil {
 		return zero, err
 	}
 	if factory == nil {
 		return zero, fmt.Errorf("bento: store %q: key %q: nil factory", c.st.name, qualified(c.path, key))
 	}
-	if forever {
-		o = o.forever()
-	}
 	now := c.st.b.now()
 	var l1e *entry
-	if !o.forceFresh {
+	if !fo.forceFresh {
 		// The hot path: a fresh, untagged L1 hit allocates nothing.
 		if l1e = c.l1Entry(key); l1e != nil && l1e.tags == nil && l1e.fresh(now) {
 			c.hit(key, LayerL1, false)
 			return valueOf[T](c, key, l1e)
 		}
+	}
+	o := &c.st.opts
+	if len(opts) > 0 {
+		o = scratch.clone()
+	}
+	if forever {
+		o = o.forever()
 	}
 	return getOrSetSlow(ctx, c, key, factory, o, l1e, now)
 }
@@ -223,7 +240,9 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 	}
 	switch c.judge(ctx, o, key, e, now) {
 	case stateFresh:
-		c.l1Store(key, e, now, o)
+		if c.l1Entry(key) != e { // callers sharing one L2 read store it once
+			c.l1Store(key, e, now, o)
+		}
 		return hit{e, LayerL2}, hit{}, nil
 	case stateStale:
 		if usable(o) {

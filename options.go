@@ -15,14 +15,132 @@ const (
 
 // An Option tunes a manager ([Config.Options]), a store ([NewStore]), one call
 // (GetOrSet, Set, …) or a factory's write ([FactoryContext.SetOptions]).
-// Options given later win: call > store > manager.
-type Option interface {
-	apply(*options)
+// Options given later win: call > store > manager. The zero Option changes
+// nothing.
+//
+// An Option is plain data, not a closure: building one and passing it to a
+// call allocates nothing, so a GetOrSet with options that hits L1 stays free
+// of allocations.
+type Option struct {
+	kind  optionKind
+	d     time.Duration
+	n     int
+	on    bool
+	s     string
+	tags  []string
+	onErr func(*FactoryError)
 }
 
-type optionFunc func(*options)
+type optionKind uint8
 
-func (f optionFunc) apply(o *options) { f(o) }
+const (
+	optNone optionKind = iota
+	optTTL
+	optGrace
+	optGraceBackoff
+	optTimeout
+	optHardTimeout
+	optLockTimeout
+	optTags
+	optForceFresh
+	optSkipL2Write
+	optSkipBusNotify
+	optSuppressL2
+	optOnFactoryError
+	// store scope
+	optBreaker
+	optPrefix
+	optBusChannel
+	optRetryQueue
+)
+
+// optionNames are the names errors give the options.
+var optionNames = [...]string{
+	optNone:           "",
+	optTTL:            "TTL",
+	optGrace:          "Grace",
+	optGraceBackoff:   "GraceBackoff",
+	optTimeout:        "Timeout",
+	optHardTimeout:    "HardTimeout",
+	optLockTimeout:    "LockTimeout",
+	optTags:           "Tags",
+	optForceFresh:     "ForceFresh",
+	optSkipL2Write:    "SkipL2Write",
+	optSkipBusNotify:  "SkipBusNotify",
+	optSuppressL2:     "SuppressL2Errors",
+	optOnFactoryError: "OnFactoryError",
+	optBreaker:        "L2CircuitBreaker",
+	optPrefix:         "Prefix",
+	optBusChannel:     "BusChannel",
+	optRetryQueue:     "RetryQueue",
+}
+
+// apply sets opt in o; an invalid value records o's first error instead.
+func (opt Option) apply(o *options) {
+	name := optionNames[opt.kind]
+	if opt.kind >= optBreaker {
+		o.storeScoped = name
+	}
+	switch opt.kind {
+	case optTTL, optGrace, optGraceBackoff, optTimeout, optHardTimeout, optLockTimeout, optBreaker:
+		if opt.d < 0 {
+			o.fail(invalidOption("option %s must not be negative, got %s", name, opt.d))
+			return
+		}
+	}
+	switch opt.kind {
+	case optTTL:
+		o.ttl = opt.d
+	case optGrace:
+		o.grace = opt.d
+	case optGraceBackoff:
+		o.graceBackoff = opt.d
+	case optTimeout:
+		o.timeout = opt.d
+	case optHardTimeout:
+		o.hardTimeout = opt.d
+	case optLockTimeout:
+		o.lockTimeout = opt.d
+	case optTags:
+		for _, t := range opt.tags {
+			if t == "" {
+				o.fail(invalidOption("option Tags: empty tag"))
+				return
+			}
+		}
+		o.tags = append(o.tags, opt.tags...)
+	case optForceFresh:
+		o.forceFresh = true
+	case optSkipL2Write:
+		o.skipL2Write = true
+	case optSkipBusNotify:
+		o.skipBusNotify = true
+	case optSuppressL2:
+		o.suppressL2, o.suppressL2Set = opt.on, true
+	case optOnFactoryError:
+		o.onFactoryError = opt.onErr
+	case optBreaker:
+		o.breaker = opt.d
+	case optPrefix:
+		o.prefix = opt.s
+	case optBusChannel:
+		o.channelSet = true
+		if opt.s == "" {
+			o.fail(invalidOption("option BusChannel: empty channel name"))
+			return
+		}
+		o.busChannel = opt.s
+	case optRetryQueue:
+		if opt.d < 0 {
+			o.fail(invalidOption("option RetryQueue: interval must not be negative, got %s", opt.d))
+			return
+		}
+		o.retryQueueSize = opt.n
+		if opt.d > 0 {
+			o.retryInterval = opt.d
+		}
+	}
+}
 
 // options is the resolved set; the zero value is never used directly (see
 // defaultOptions).
@@ -37,7 +155,8 @@ type options struct {
 	forceFresh     bool
 	skipL2Write    bool
 	skipBusNotify  bool
-	suppressL2     *bool // nil: on when the store has an L1
+	suppressL2     bool // with suppressL2Set; unset: on when the store has an L1
+	suppressL2Set  bool
 	onFactoryError func(*FactoryError)
 
 	// store scope
@@ -66,31 +185,45 @@ func (o *options) with(opts []Option) *options {
 	if len(opts) == 0 {
 		return o
 	}
-	c := *o
-	c.tags = slices.Clip(c.tags) // appends by Tags must not reach o's array
-	c.storeScoped = ""
-	for _, opt := range opts {
-		if opt != nil {
-			opt.apply(&c)
-		}
+	return o.withInto(new(options), opts)
+}
+
+// withInto is with that builds the copy in dst, which the caller provides so
+// that the hot path can keep it on its stack.
+func (o *options) withInto(dst *options, opts []Option) *options {
+	if len(opts) == 0 {
+		return o
 	}
-	return &c
+	*dst = *o
+	dst.tags = slices.Clip(dst.tags) // appends by Tags must not reach o's array
+	dst.storeScoped = ""
+	for _, opt := range opts {
+		opt.apply(dst)
+	}
+	return dst
 }
 
 // forCall is with for one call: store-scope options are an error there.
 func (o *options) forCall(opts []Option) *options {
-	c := o.with(opts)
+	if len(opts) == 0 {
+		return o
+	}
+	return o.forCallInto(new(options), opts)
+}
+
+// forCallInto is forCall building into dst, as withInto.
+func (o *options) forCallInto(dst *options, opts []Option) *options {
+	c := o.withInto(dst, opts)
 	if c != o && c.storeScoped != "" {
 		c.fail(invalidOption("option %s is a store option, not a per-call one", c.storeScoped))
 	}
 	return c
 }
 
-func storeOption(name string, f func(*options)) Option {
-	return optionFunc(func(o *options) {
-		o.storeScoped = name
-		f(o)
-	})
+// clone returns a copy of o that may outlive the caller's stack.
+func (o *options) clone() *options {
+	c := *o
+	return &c
 }
 
 // physicalTTL is what drivers are handed: ttl + grace, or 0 (never) for a
@@ -117,34 +250,24 @@ func (o *options) fail(err error) {
 	}
 }
 
-func durationOption(name string, d time.Duration, set func(*options)) Option {
-	return optionFunc(func(o *options) {
-		if d < 0 {
-			o.fail(invalidOption("option %s must not be negative, got %s", name, d))
-			return
-		}
-		set(o)
-	})
-}
-
 // TTL sets how long an entry stays fresh. Zero means it never expires (as
 // [Cache.SetForever]); a negative TTL is an error. Default: 30m.
 func TTL(d time.Duration) Option {
-	return durationOption("TTL", d, func(o *options) { o.ttl = d })
+	return Option{kind: optTTL, d: d}
 }
 
 // Grace keeps an entry usable as stale for d after its TTL
 // (stale-while-revalidate, and a fallback when the factory fails). Zero turns
 // grace off. Default: off.
 func Grace(d time.Duration) Option {
-	return durationOption("Grace", d, func(o *options) { o.grace = d })
+	return Option{kind: optGrace, d: d}
 }
 
 // GraceBackoff is how long a stale value is served without calling the
 // factory again after the factory failed. Zero turns the backoff off: every
 // call after a failure tries the factory again. Default: 10s.
 func GraceBackoff(d time.Duration) Option {
-	return durationOption("GraceBackoff", d, func(o *options) { o.graceBackoff = d })
+	return Option{kind: optGraceBackoff, d: d}
 }
 
 // Timeout is the soft timeout: with a stale value at hand, GetOrSet waits up to
@@ -152,78 +275,70 @@ func GraceBackoff(d time.Duration) Option {
 // finishes in the background. Zero returns the stale value at once. It has no
 // effect without a stale value. Default: 0.
 func Timeout(d time.Duration) Option {
-	return durationOption("Timeout", d, func(o *options) { o.timeout = d })
+	return Option{kind: optTimeout, d: d}
 }
 
 // HardTimeout bounds how long GetOrSet waits for a factory when no stale value
 // can be returned; past it the caller gets [ErrHardTimeout], and the factory
 // still finishes and stores its value. Zero means no bound. Default: none.
 func HardTimeout(d time.Duration) Option {
-	return durationOption("HardTimeout", d, func(o *options) { o.hardTimeout = d })
+	return Option{kind: optHardTimeout, d: d}
 }
 
 // LockTimeout bounds how long a caller waits for another caller's factory on
 // the same key; past it the caller gets [ErrLockTimeout]. It never delays
 // returning a stale value. Zero means no bound. Default: none.
 func LockTimeout(d time.Duration) Option {
-	return durationOption("LockTimeout", d, func(o *options) { o.lockTimeout = d })
+	return Option{kind: optLockTimeout, d: d}
 }
 
 // Tags attaches tags to the entry written, for [Cache.DeleteByTag] and
 // [Cache.ExpireByTag]. Tags add up across options.
 func Tags(tags ...string) Option {
-	return optionFunc(func(o *options) {
-		for _, t := range tags {
-			if t == "" {
-				o.fail(invalidOption("option Tags: empty tag"))
-				return
-			}
-		}
-		o.tags = append(o.tags, tags...)
-	})
+	return Option{kind: optTags, tags: tags}
 }
 
 // ForceFresh runs the factory even if a fresh value exists. If the factory
 // fails, the error is returned and the stored value is left untouched.
 func ForceFresh() Option {
-	return optionFunc(func(o *options) { o.forceFresh = true })
+	return Option{kind: optForceFresh}
 }
 
 // SkipL2Write writes only the local L1 (and still notifies the bus).
 func SkipL2Write() Option {
-	return optionFunc(func(o *options) { o.skipL2Write = true })
+	return Option{kind: optSkipL2Write}
 }
 
 // SkipBusNotify writes without telling the other instances.
 func SkipBusNotify() Option {
-	return optionFunc(func(o *options) { o.skipBusNotify = true })
+	return Option{kind: optSkipBusNotify}
 }
 
 // SuppressL2Errors, when on, logs and counts L2 errors and goes on with L1 and
 // the factory instead of returning an [*L2Error]. Default: on when the store
 // has an L1, off otherwise.
 func SuppressL2Errors(on bool) Option {
-	return optionFunc(func(o *options) { o.suppressL2 = &on })
+	return Option{kind: optSuppressL2, on: on}
 }
 
 // L2CircuitBreaker skips L2 for d after an L2 failure, then lets one trial
 // call decide whether L2 is back (half-open). The breaker is per store. Zero
 // turns it off. Default: off. Store or manager scope.
 func L2CircuitBreaker(d time.Duration) Option {
-	return storeOption("L2CircuitBreaker", durationOption("L2CircuitBreaker", d, func(o *options) { o.breaker = d }).apply)
+	return Option{kind: optBreaker, d: d}
 }
 
 // OnFactoryError is called with every factory failure, in the foreground or in
 // a background refresh, before bento falls back to a stale value.
 func OnFactoryError(f func(*FactoryError)) Option {
-	return optionFunc(func(o *options) { o.onFactoryError = f })
+	return Option{kind: optOnFactoryError, onErr: f}
 }
 
 // Prefix sets the store's key prefix: keys are "prefix:namespace:key" in
 // every layer. An empty prefix is allowed. Default: "bento". Store or manager
 // scope.
 func Prefix(p string) Option {
-	return storeOption("Prefix", func(o *options) { o.prefix = p })
+	return Option{kind: optPrefix, s: p}
 }
 
 // BusChannel names the bus channel of the store. Every instance that shares
@@ -231,14 +346,7 @@ func Prefix(p string) Option {
 // keys must not. Default: "bento.bus:<prefix>:<store name>". Store scope only:
 // at manager scope every store would share one channel.
 func BusChannel(name string) Option {
-	return storeOption("BusChannel", func(o *options) {
-		o.channelSet = true
-		if name == "" {
-			o.fail(invalidOption("option BusChannel: empty channel name"))
-			return
-		}
-		o.busChannel = name
-	})
+	return Option{kind: optBusChannel, s: name}
 }
 
 // RetryQueue bounds the queue of bus messages whose publication failed: past
@@ -247,14 +355,5 @@ func BusChannel(name string) Option {
 // retried every interval (default 1s, when interval is zero) and on reconnect.
 // Store or manager scope.
 func RetryQueue(max int, interval time.Duration) Option {
-	return storeOption("RetryQueue", func(o *options) {
-		if interval < 0 {
-			o.fail(invalidOption("option RetryQueue: interval must not be negative, got %s", interval))
-			return
-		}
-		o.retryQueueSize = max
-		if interval > 0 {
-			o.retryInterval = interval
-		}
-	})
+	return Option{kind: optRetryQueue, n: max, d: interval}
 }

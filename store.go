@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -104,9 +105,8 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 	if st.serializer == nil {
 		st.serializer = JSON()
 	}
-	if st.opts.suppressL2 == nil {
-		on := def.l1 != nil
-		st.opts.suppressL2 = &on
+	if !st.opts.suppressL2Set {
+		st.opts.suppressL2, st.opts.suppressL2Set = def.l1 != nil, true
 	}
 	st.breaker.span = st.opts.breaker.Milliseconds()
 	for _, layer := range []struct {
@@ -203,7 +203,7 @@ func (st *store) under(path string, f func(*Cache)) {
 
 // suppressed reports whether L2 errors of a call with o are logged rather
 // than returned.
-func (o *options) suppressed() bool { return o.suppressL2 != nil && *o.suppressL2 }
+func (o *options) suppressed() bool { return o.suppressL2Set && o.suppressL2 }
 
 // l2Call runs one L2 operation through the circuit breaker. It returns
 // ok == false when L2 was skipped or failed; err is non-nil only for a failure
@@ -242,28 +242,57 @@ func (c *Cache) l2Call(ctx context.Context, o *options, op, key string, f func()
 // l2Get reads and decodes key from L2 as a T. A corrupt entry is a miss, an
 // error event and a deletion.
 func l2Get[T any](ctx context.Context, c *Cache, o *options, key string) (*entry, error) {
-	var raw []byte
-	var found bool
+	var r *read
 	ok, err := c.l2Call(ctx, o, "get", key, func() (err error) {
-		raw, found, err = c.l2.Get(ctx, key)
+		r, err = c.sharedL2Get(ctx, key)
 		return err
 	})
-	if !ok || !found {
+	if !ok || !r.found {
 		return nil, err
 	}
-	e, err := decodeEntry[T](c.st.serializer, raw)
+	t := reflect.TypeFor[T]()
+	if d := r.decoded.Load(); d != nil && d.t == t {
+		return d.e, nil
+	}
+	e, err := decodeEntry[T](c.st.serializer, r.raw)
 	if err != nil {
-		if meta, merr := decodeEntry[rawValue](c.st.serializer, raw); merr == nil {
+		if meta, merr := decodeEntry[rawValue](c.st.serializer, r.raw); merr == nil {
 			// A sound entry whose value is not a T: the caller's mistake, not
 			// a corrupt entry; it stays for the readers of the right type.
 			var zero T
 			return nil, fmt.Errorf("%w: store %q: key %q: the stored value %s does not decode as a %T: %w",
 				ErrTypeMismatch, c.st.name, qualified(c.path, key), abbreviate(meta.value.(rawValue)), zero, err)
 		}
-		c.corrupt(ctx, key, err)
+		if r.decoded.CompareAndSwap(nil, &decoding{t: t}) {
+			c.corrupt(ctx, key, err) // once, whoever shares the read
+		}
 		return nil, nil
 	}
+	r.decoded.CompareAndSwap(nil, &decoding{t: t, e: e})
 	return e, nil
+}
+
+// sharedL2Get reads key from L2, sharing the read with the callers of the
+// same key that come while it is in flight. Each caller waits as long as its
+// own ctx allows; if the reader's ctx ends first, the others read again.
+func (c *Cache) sharedL2Get(ctx context.Context, key string) (*read, error) {
+	for {
+		r, leader := c.flights.joinRead(key)
+		if leader {
+			r.raw, r.found, r.err = c.l2.Get(ctx, key)
+			r.retry = r.err != nil && ctx.Err() != nil
+			c.flights.endRead(key, r)
+			return r, r.err
+		}
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if !r.retry {
+			return r, r.err
+		}
+	}
 }
 
 // abbreviate shows at most 40 bytes of an encoded value in an error.
