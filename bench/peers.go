@@ -229,7 +229,9 @@ func newBentoPeer(cfg Config) (*bentoPeer, error) {
 	p.factory = func(ctx context.Context, fc *bento.FactoryContext[User]) (User, error) {
 		return load(ctx, fc.Key())
 	}
-	st := bento.NewStore(bento.TTL(cfg.TTL)).
+	// No key prefix, as no other peer has one: the run's keys are exactly the
+	// ones it deletes at its end.
+	st := bento.NewStore(bento.TTL(cfg.TTL), bento.Prefix("")).
 		UseL1(memory.New(memory.Options{MaxItems: cfg.l1Entries()})).
 		UseSerializer(bentomsgpack.Serializer{})
 	if cfg.Redis != "" {
