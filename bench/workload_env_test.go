@@ -190,6 +190,40 @@ func checkUser(key string, got, want User, err error) error {
 
 // workloadErrors keeps the first error of the goroutines of a workload:
 // they may not call b.Fatal, so the benchmark reports it once they are done.
+// parallelOps resets the timer and runs op b.N times over gpc goroutines per
+// core, with i the op's number: each of 0…b.N-1 once, whichever goroutine
+// takes it. A goroutine stops at its first error; the first one is returned.
+// The caller stops the timer, after any work the ops left to finish.
+func parallelOps(b *testing.B, gpc int, op func(i int) error) error {
+	var (
+		errs workloadErrors
+		next atomic.Int64
+	)
+	b.SetParallelism(gpc)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(int(next.Add(1) - 1)); err != nil {
+				errs.set(err)
+				return
+			}
+		}
+	})
+	return errs.get()
+}
+
+// readKey is the op that reads keys[i] through p's read-through call and
+// checks that it holds NewUser(i).
+func readKey(ctx context.Context, p Peer, keys []string) func(i int) error {
+	return func(i int) error {
+		u, err := p.GetOrSet(ctx, keys[i])
+		if err != nil || u != NewUser(i) {
+			return checkUser(keys[i], u, NewUser(i), err)
+		}
+		return nil
+	}
+}
+
 type workloadErrors struct {
 	mu  sync.Mutex
 	err error

@@ -139,25 +139,9 @@ func BenchmarkTieredGet(b *testing.B) {
 		}
 		r := e.peer(name, Config{Load: failingLoad})
 		past, _ := r.PastL1()
-		ctx := b.Context()
-		var (
-			errs workloadErrors
-			next atomic.Int64
-		)
-		b.SetParallelism(gpc)
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := int(next.Add(1) - 1)
-				u, err := r.GetOrSet(ctx, keys[i])
-				if err != nil || u != NewUser(i) {
-					errs.set(checkUser(keys[i], u, NewUser(i), err))
-					return
-				}
-			}
-		})
+		err := parallelOps(b, gpc, readKey(b.Context(), r, keys))
 		b.StopTimer()
-		if err := errs.get(); err != nil {
+		if err != nil {
 			b.Fatal(err)
 		}
 		if n, ok := r.PastL1(); ok && n-past != int64(b.N) {
@@ -178,28 +162,12 @@ func BenchmarkGetOrSetMiss(b *testing.B) {
 		keys := e.keys(b.N)
 		var loads atomic.Int64
 		p := e.peer(name, Config{Load: countingLoad(&loads)})
-		ctx := b.Context()
-		var (
-			errs workloadErrors
-			next atomic.Int64
-		)
-		b.SetParallelism(gpc)
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := int(next.Add(1) - 1)
-				u, err := p.GetOrSet(ctx, keys[i])
-				if err != nil || u != NewUser(i) {
-					errs.set(checkUser(keys[i], u, NewUser(i), err))
-					return
-				}
-			}
-		})
+		err := parallelOps(b, gpc, readKey(b.Context(), p, keys))
 		if err := p.Settle(); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if err := errs.get(); err != nil {
+		if err != nil {
 			b.Fatal(err)
 		}
 		if n := loads.Load(); n != int64(b.N) {
@@ -222,26 +190,18 @@ func BenchmarkSet(b *testing.B) {
 		keys := e.keys(setKeys)
 		p := e.peer(name, Config{Load: failingLoad})
 		ctx := b.Context()
-		var (
-			errs workloadErrors
-			next atomic.Int64
-		)
-		b.SetParallelism(gpc)
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				k := int(next.Add(1)-1) & (setKeys - 1)
-				if err := p.Set(ctx, keys[k], NewUser(k)); err != nil {
-					errs.set(fmt.Errorf("key %s: %w", keys[k], err))
-					return
-				}
+		err := parallelOps(b, gpc, func(i int) error {
+			k := i & (setKeys - 1)
+			if err := p.Set(ctx, keys[k], NewUser(k)); err != nil {
+				return fmt.Errorf("key %s: %w", keys[k], err)
 			}
+			return nil
 		})
 		if err := p.Settle(); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if err := errs.get(); err != nil {
+		if err != nil {
 			b.Fatal(err)
 		}
 		e.verify(name, keys[:min(b.N, setKeys)])
