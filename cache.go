@@ -94,6 +94,16 @@ func (c *Cache) callInto(scratch *options, key string, opts []Option) (*options,
 	return o, nil
 }
 
+// lasting returns the options callInto resolved into scratch from opts, as
+// options that may outlive the call: the store's own when opts is empty,
+// else a heap copy of scratch, made only on the paths past an L1 hit.
+func (c *Cache) lasting(scratch *options, opts []Option) *options {
+	if len(opts) == 0 {
+		return &c.st.opts
+	}
+	return scratch.clone()
+}
+
 // usable reports why no call may go ahead: a closed manager or an invalid
 // namespace.
 func (c *Cache) usable() error {

@@ -27,6 +27,12 @@ func (e *entry) Size() int { return len(e.raw) }
 
 func (e *entry) fresh(now int64) bool { return e.expiresAt == 0 || now < e.expiresAt }
 
+// servable reports whether e, read from L1, may be returned as it is: there,
+// fresh and untagged (a tagged entry must be checked against the
+// invalidations of its tags). It is the whole test of the hot path; e may be
+// nil.
+func (e *entry) servable(now int64) bool { return e != nil && e.tags == nil && e.fresh(now) }
+
 // expiredMillis is the logical expiry of an entry made stale by Expire (or a
 // bus message): long past on every clock, so that an instance whose clock
 // lags the writer's still sees the entry stale. How long a stale entry stays

@@ -79,23 +79,18 @@ func (fc *FactoryContext[T]) Graced() (T, bool) {
 // factory. found is false for a miss, which is not an error.
 func Get[T any](ctx context.Context, c *Cache, key string, opts ...Option) (value T, found bool, err error) {
 	var scratch options
-	fo, err := c.callInto(&scratch, key, opts)
-	if err != nil {
+	if _, err := c.callInto(&scratch, key, opts); err != nil {
 		return value, false, err
 	}
 	now := c.st.b.now()
 	l1e := c.l1Entry(key)
-	if l1e != nil && l1e.tags == nil && l1e.fresh(now) && !fo.forceFresh {
+	if l1e.servable(now) {
 		// The hot path, as GetOrSet's: nothing outlives the call.
 		c.hit(key, LayerL1, false)
 		value, err = valueOf[T](c, key, l1e)
 		return value, err == nil, err
 	}
-	o := &c.st.opts
-	if len(opts) > 0 {
-		o = scratch.clone()
-	}
-	fresh, stale, err := lookup[T](ctx, c, o, key, now, l1e)
+	fresh, stale, err := lookup[T](ctx, c, c.lasting(&scratch, opts), key, now, l1e)
 	if err != nil {
 		return value, false, err
 	}
@@ -151,15 +146,12 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	var l1e *entry
 	if !fo.forceFresh {
 		// The hot path: a fresh, untagged L1 hit allocates nothing.
-		if l1e = c.l1Entry(key); l1e != nil && l1e.tags == nil && l1e.fresh(now) {
+		if l1e = c.l1Entry(key); l1e.servable(now) {
 			c.hit(key, LayerL1, false)
 			return valueOf[T](c, key, l1e)
 		}
 	}
-	o := &c.st.opts
-	if len(opts) > 0 {
-		o = scratch.clone()
-	}
+	o := c.lasting(&scratch, opts)
 	if forever {
 		o = o.forever()
 	}
