@@ -156,13 +156,12 @@ func (bl *busLink) reconnected() {
 		return // the manager is closed, or its New failed: not ours any more
 	}
 	st.logger.Info("bus reconnected; resyncing l1", zap.String("channel", bl.channel))
-	st.under("", func(c *Cache) {
-		c.flights.invalidateAll(nil)
-		c.tags.reset()
+	st.under("", func(c *Cache) { c.tags.reset() })
+	st.invalidateNamespaces("", func() {
+		if st.l1 != nil {
+			st.l1.Clear()
+		}
 	})
-	if st.l1 != nil {
-		st.l1.Clear()
-	}
 	st.b.goBackground(func() { bl.flush(st.b.ctx) })
 }
 
@@ -181,29 +180,35 @@ func (bl *busLink) receive(payload []byte) {
 	switch m.Kind {
 	case wire.KindSet, wire.KindExpire, wire.KindDelete:
 		now := st.b.now()
+		keys := make([]string, 0, len(m.Keys))
 		for _, k := range m.Keys {
 			if tag, ok := isTagKey(k); ok {
 				c.applyTag(tag, m.Kind, m.Time)
 				// Entries written here after the message must outlive it, even
 				// within the same millisecond.
 				atomicMax(&st.lastInvalidation, m.Time)
-				c.flights.invalidateAll([]string{tag})
+				c.tagsInvalidated([]string{tag})
 				continue
 			}
-			c.flights.invalidate(k)
-			if m.Kind == wire.KindDelete {
-				if c.l1 != nil {
-					c.l1.Delete(k)
+			keys = append(keys, k)
+		}
+		if len(keys) > 0 {
+			c.invalidateKeys(keys, func() {
+				for _, k := range keys {
+					if m.Kind != wire.KindDelete {
+						c.staleL1(k, now)
+					} else if c.l1 != nil {
+						c.l1.Delete(k)
+					}
 				}
-			} else {
-				c.staleL1(k, now)
-			}
+			})
 		}
 	case wire.KindClear:
-		st.under(c.path, func(ns *Cache) { ns.flights.invalidateAll(nil) })
-		if c.l1 != nil {
-			c.l1.Clear()
-		}
+		st.invalidateNamespaces(c.path, func() {
+			if c.l1 != nil {
+				c.l1.Clear()
+			}
+		})
 	}
 	c.emit(Event{Kind: EventBusReceived, Keys: visible(m.Keys), Layer: LayerBus})
 }

@@ -135,28 +135,27 @@ func (c *Cache) newEntry(key string, value any, o *options) (*entry, error) {
 	return e, nil
 }
 
-// write stores e in L1, then L2, then publishes a set — only if the L2 write
-// succeeded.
-func (c *Cache) write(ctx context.Context, key string, e *entry, o *options, notify bool) error {
+// store writes e to L1, then L2. It reports whether L2 took the entry (true
+// when L2 was not to be written); err is an L2 failure that is not
+// suppressed. Callers hold the key's lock (invalidateKeys or keep).
+func (c *Cache) store(ctx context.Context, key string, e *entry, o *options) (l2ok bool, err error) {
 	ttl := o.physicalTTL()
 	if c.l1 != nil {
 		c.l1.Set(key, e, ttl)
 	}
-	if c.l2 != nil && !o.skipL2Write {
-		ok, err := c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, ttl) })
-		c.flights.forgetReads(key) // the callers that come next read what was written
-		if err != nil {
-			return err
-		}
-		if !ok {
-			notify = false
-		}
+	if c.l2 == nil || o.skipL2Write {
+		return true, nil
 	}
+	return c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, ttl) })
+}
+
+// written reports a stored write: the event, then a set on the bus when
+// notify (the L2 write, if any, went through).
+func (c *Cache) written(ctx context.Context, key string, o *options, notify bool) {
 	c.emit(Event{Kind: EventWritten, Key: key})
 	if notify && !o.skipBusNotify {
 		c.publish(ctx, wire.KindSet, key)
 	}
-	return nil
 }
 
 // Set stores value under key with the options (TTL, Grace, Tags, …). It writes
@@ -183,9 +182,15 @@ func (c *Cache) set(ctx context.Context, key string, value any, o *options) erro
 	if err != nil {
 		return err
 	}
-	c.flights.invalidate(key) // a Set wins over a factory in flight too
 	c.backoffs.forget(key)
-	return c.write(ctx, key, e, o, true)
+	var l2ok bool
+	// A Set wins over the work in flight on key, a factory's too.
+	c.invalidateKeys([]string{key}, func() { l2ok, err = c.store(ctx, key, e, o) })
+	if err != nil {
+		return err
+	}
+	c.written(ctx, key, o, l2ok)
+	return nil
 }
 
 // forever returns o with no TTL.
@@ -212,7 +217,8 @@ func (c *Cache) Has(ctx context.Context, key string, opts ...Option) (bool, erro
 	if c.l2 == nil {
 		return false, nil
 	}
-	e, err := l2Get[rawValue](ctx, c, o, key)
+	e, g, err := l2Get[rawValue](ctx, c, o, key)
+	c.flights.release(&g)
 	if err != nil || e == nil {
 		return false, err
 	}
@@ -254,14 +260,14 @@ func (c *Cache) DeleteMany(ctx context.Context, keys []string, opts ...Option) (
 }
 
 func (c *Cache) deleteKeys(ctx context.Context, o *options, keys []string) (existed bool, err error) {
-	for _, k := range keys {
-		c.flights.invalidate(k)
-	}
 	c.backoffs.forget(keys...)
-	if c.l1 != nil {
-		existed = c.l1.DeleteMany(keys)
-	}
-	if c.l2 != nil {
+	c.invalidateKeys(keys, func() {
+		if c.l1 != nil {
+			existed = c.l1.DeleteMany(keys)
+		}
+		if c.l2 == nil {
+			return
+		}
 		var l2existed bool
 		op, key := "delete_many", ""
 		if len(keys) == 1 {
@@ -276,8 +282,7 @@ func (c *Cache) deleteKeys(ctx context.Context, o *options, keys []string) (exis
 			return err
 		})
 		existed = existed || l2existed
-		c.flights.forgetReads(keys...)
-	}
+	})
 	for _, k := range keys {
 		c.emit(Event{Kind: EventDeleted, Key: k})
 	}
@@ -294,15 +299,15 @@ func (c *Cache) Expire(ctx context.Context, key string, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	c.flights.invalidate(key)
 	c.backoffs.forget(key)
-	if c.l1 != nil {
-		c.expireL1(key, o.staleTTL())
-	}
-	if c.l2 != nil {
-		err = c.expireL2(ctx, o, key)
-		c.flights.forgetReads(key)
-	}
+	c.invalidateKeys([]string{key}, func() {
+		if c.l1 != nil {
+			c.expireL1(key, o.staleTTL())
+		}
+		if c.l2 != nil {
+			err = c.expireL2(ctx, o, key)
+		}
+	})
 	c.emit(Event{Kind: EventExpired, Key: key})
 	if !o.skipBusNotify {
 		c.publish(ctx, wire.KindExpire, key)
@@ -339,9 +344,19 @@ func (c *Cache) expireL2(ctx context.Context, o *options, key string) error {
 	if o.grace <= 0 {
 		return c.l2Delete(ctx, o, key)
 	}
-	e, err := l2Get[rawValue](ctx, c, o, key)
-	if err != nil || e == nil {
+	// A read of its own: an invalidation shares no read begun before it.
+	var raw []byte
+	var found bool
+	ok, err := c.l2Call(ctx, o, "get", key, func() (err error) {
+		raw, found, err = c.l2.Get(ctx, key)
 		return err
+	})
+	if !ok || !found {
+		return err
+	}
+	e, err := decodeEntry[rawValue](c.st.serializer, raw)
+	if err != nil {
+		return c.l2Delete(ctx, o, key) // undecodable: removing it makes it not fresh
 	}
 	s := e.staled()
 	if err := encodeEntry(c.st.serializer, s); err != nil {
@@ -364,18 +379,16 @@ func (c *Cache) Clear(ctx context.Context, opts ...Option) error {
 	if o.err != nil {
 		return fmt.Errorf("bento: store %q: clear: %w", c.st.name, o.err)
 	}
-	c.st.under(c.path, func(ns *Cache) {
-		ns.flights.invalidateAll(nil)
-		ns.backoffs.forget()
-	})
-	if c.l1 != nil {
-		c.l1.Clear()
-	}
+	c.st.under(c.path, func(ns *Cache) { ns.backoffs.forget() })
 	var err error
-	if c.l2 != nil {
-		_, err = c.l2Call(ctx, o, "clear", "", func() error { return c.l2.Clear(ctx) })
-		c.st.under(c.path, func(ns *Cache) { ns.flights.forgetReads() })
-	}
+	c.st.invalidateNamespaces(c.path, func() {
+		if c.l1 != nil {
+			c.l1.Clear()
+		}
+		if c.l2 != nil {
+			_, err = c.l2Call(ctx, o, "clear", "", func() error { return c.l2.Clear(ctx) })
+		}
+	})
 	c.emit(Event{Kind: EventCleared})
 	if !o.skipBusNotify {
 		c.publish(ctx, wire.KindClear)

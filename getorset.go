@@ -226,24 +226,38 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 	if c.l2 == nil {
 		return hit{}, stale, nil
 	}
-	e, err := l2Get[T](ctx, c, o, key)
-	if err != nil || e == nil {
+	e, state, err := fromL2[T](ctx, c, o, key, now)
+	switch {
+	case err != nil || e == nil:
 		return hit{}, stale, err
-	}
-	switch c.judge(ctx, o, key, e, now) {
-	case stateFresh:
-		if c.l1Entry(key) != e { // callers sharing one L2 read store it once
-			c.l1Store(key, e, now, o)
-		}
+	case state == stateFresh:
 		return hit{e, LayerL2}, hit{}, nil
-	case stateStale:
-		if usable(o) {
-			return hit{}, hit{e, LayerL2}, nil
-		}
-	case stateGone:
-		_ = c.l2Delete(ctx, o, key)
+	case usable(o):
+		return hit{}, hit{e, LayerL2}, nil
 	}
 	return hit{}, stale, nil
+}
+
+// fromL2 reads key from L2 and judges the entry at now. A fresh entry is
+// copied to L1 and a gone one removed from L2, unless an invalidation of the
+// key came since the read began (see keep); a gone entry reads as nil.
+func fromL2[T any](ctx context.Context, c *Cache, o *options, key string, now int64) (*entry, entryState, error) {
+	e, g, err := l2Get[T](ctx, c, o, key)
+	defer c.flights.release(&g)
+	if err != nil || e == nil {
+		return nil, stateGone, err
+	}
+	state := c.judge(ctx, o, key, e, now)
+	switch state {
+	case stateFresh:
+		if c.l1 != nil && c.l1Entry(key) != e { // callers sharing one L2 read store it once
+			c.keep(&g, e.tags, false, func() { c.l1Store(key, e, now, o) })
+		}
+	case stateGone:
+		c.keep(&g, nil, true, func() { _ = c.l2Delete(ctx, o, key) })
+		return nil, stateGone, nil
+	}
+	return e, state, nil
 }
 
 // lead runs the factory for the callers of key, as the timeouts say.
@@ -259,8 +273,7 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 			return valueOf[T](c, key, e)
 		}
 		if c.l2 != nil && c.flights.generation(key) != gen {
-			if e, err := l2Get[T](ctx, c, o, key); err == nil && e != nil && c.judge(ctx, o, key, e, now) == stateFresh {
-				c.l1Store(key, e, now, o)
+			if e, state, err := fromL2[T](ctx, c, o, key, now); err == nil && e != nil && state == stateFresh {
 				cl.e = e
 				c.flights.finish(key, cl)
 				c.hit(key, LayerL2, false)
@@ -392,14 +405,14 @@ func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T
 		cl.err = err
 		return
 	}
-	cl.mu.Lock()
-	if cl.writable(e.tags) {
-		err = c.write(ctx, key, e, &fc.opts, true)
-	}
-	cl.mu.Unlock()
+	var l2ok bool
+	stored := c.keep(&cl.g, e.tags, true, func() { l2ok, err = c.store(ctx, key, e, &fc.opts) })
 	if err != nil {
 		cl.err = err
 		return
+	}
+	if stored {
+		c.written(ctx, key, &fc.opts, l2ok)
 	}
 	cl.e = e
 }

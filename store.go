@@ -66,6 +66,10 @@ type store struct {
 	// lastInvalidation is the unix ms of the last tag invalidation made here;
 	// entries created after it get a later createdAt even within the same ms.
 	lastInvalidation atomic.Int64
+
+	// clearMu is held by a clear for its whole length and shared by every
+	// keep, so that nothing read before a clear is stored after it.
+	clearMu sync.RWMutex
 }
 
 func newStore(b *Bento, name string, def *Store, base *options) (*store, error) {
@@ -240,19 +244,22 @@ func (c *Cache) l2Call(ctx context.Context, o *options, op, key string, f func()
 }
 
 // l2Get reads and decodes key from L2 as a T. A corrupt entry is a miss, an
-// error event and a deletion.
-func l2Get[T any](ctx context.Context, c *Cache, o *options, key string) (*entry, error) {
+// error event and a deletion. The guard was taken before the read: what was
+// read may be stored (in L1) only through c.keep with it, and the caller
+// releases it, found or not.
+func l2Get[T any](ctx context.Context, c *Cache, o *options, key string) (*entry, guard, error) {
 	var r *read
+	var g guard
 	ok, err := c.l2Call(ctx, o, "get", key, func() (err error) {
-		r, err = c.sharedL2Get(ctx, key)
+		g, r, err = c.sharedL2Get(ctx, key)
 		return err
 	})
 	if !ok || !r.found {
-		return nil, err
+		return nil, g, err
 	}
 	t := reflect.TypeFor[T]()
 	if d := r.decoded.Load(); d != nil && d.t == t {
-		return d.e, nil
+		return d.e, g, nil
 	}
 	e, err := decodeEntry[T](c.st.serializer, r.raw)
 	if err != nil {
@@ -260,38 +267,41 @@ func l2Get[T any](ctx context.Context, c *Cache, o *options, key string) (*entry
 			// A sound entry whose value is not a T: the caller's mistake, not
 			// a corrupt entry; it stays for the readers of the right type.
 			var zero T
-			return nil, fmt.Errorf("%w: store %q: key %q: the stored value %s does not decode as a %T: %w",
+			return nil, g, fmt.Errorf("%w: store %q: key %q: the stored value %s does not decode as a %T: %w",
 				ErrTypeMismatch, c.st.name, qualified(c.path, key), abbreviate(meta.value.(rawValue)), zero, err)
 		}
 		if r.decoded.CompareAndSwap(nil, &decoding{t: t}) {
 			c.corrupt(ctx, key, err) // once, whoever shares the read
 		}
-		return nil, nil
+		return nil, g, nil
 	}
 	r.decoded.CompareAndSwap(nil, &decoding{t: t, e: e})
-	return e, nil
+	return e, g, nil
 }
 
 // sharedL2Get reads key from L2, sharing the read with the callers of the
-// same key that come while it is in flight. Each caller waits as long as its
-// own ctx allows; if the reader's ctx ends first, the others read again.
-func (c *Cache) sharedL2Get(ctx context.Context, key string) (*read, error) {
+// same key that come while it is in flight, and returns the caller's guard
+// (see flights.joinRead). Each caller waits as long as its own ctx allows; if
+// the reader's ctx ends first, the others read again.
+func (c *Cache) sharedL2Get(ctx context.Context, key string) (guard, *read, error) {
 	for {
-		r, leader := c.flights.joinRead(key)
+		g, r, leader := c.flights.joinRead(key)
 		if leader {
 			r.raw, r.found, r.err = c.l2.Get(ctx, key)
 			r.retry = r.err != nil && ctx.Err() != nil
 			c.flights.endRead(key, r)
-			return r, r.err
+			return g, r, r.err
 		}
 		select {
 		case <-r.done:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			c.flights.release(&g)
+			return guard{}, nil, ctx.Err()
 		}
 		if !r.retry {
-			return r, r.err
+			return g, r, r.err
 		}
+		c.flights.release(&g)
 	}
 }
 

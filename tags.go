@@ -48,6 +48,7 @@ type tagState struct {
 	loadedAt  atomic.Int64 // unix ms of the last read from L2; 0: never
 	deletedAt atomic.Int64
 	expiredAt atomic.Int64
+	seq       atomic.Uint64 // the namespace's tag invalidation count at the last one of this tag (see keep)
 }
 
 func (ts *tagState) merge(r tagRecord) {
@@ -75,6 +76,14 @@ func (t *tagStates) state(tag string) *tagState {
 	}
 	v, _ := t.m.LoadOrStore(tag, &tagState{})
 	return v.(*tagState)
+}
+
+// lookup returns the state of tag, or nil when nothing is known of it.
+func (t *tagStates) lookup(tag string) *tagState {
+	if v, ok := t.m.Load(tag); ok {
+		return v.(*tagState)
+	}
+	return nil
 }
 
 // reset forgets what was read from L2, so the next check reads it again
@@ -180,7 +189,7 @@ func (c *Cache) invalidateTags(ctx context.Context, tags []string, kind wire.Kin
 		keys[i] = tagKeyPrefix + t
 		c.applyTag(t, kind, now)
 	}
-	c.flights.invalidateAll(tags)
+	c.tagsInvalidated(tags)
 	var errs []error
 	if c.l2 != nil {
 		for _, t := range tags {

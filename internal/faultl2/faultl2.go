@@ -36,6 +36,13 @@ type state struct {
 	mu    sync.RWMutex
 	err   error // nil: healthy
 	calls atomic.Int64
+	hold  *readHold // the next Get to hold; nil: none
+}
+
+// readHold is a Get that waits, after reading, for the test to let it go.
+type readHold struct {
+	held chan struct{} // closed when a Get waits
+	gate chan struct{} // closed by release
 }
 
 // Wrap returns a healthy Driver in front of inner.
@@ -68,6 +75,20 @@ func (dr *Driver) Calls() int64 {
 	return dr.st.calls.Load()
 }
 
+// HoldNextRead makes the next Get, on dr or one of its namespace views, read
+// from the inner driver and then wait, holding what it read, until release
+// is called or the Get's context ends: an L2 round trip caught in flight,
+// for tests of what may happen meanwhile. held is closed once that Get
+// waits. Calling release twice is fine.
+func (dr *Driver) HoldNextRead() (held <-chan struct{}, release func()) {
+	h := &readHold{held: make(chan struct{}), gate: make(chan struct{})}
+	dr.st.mu.Lock()
+	dr.st.hold = h
+	dr.st.mu.Unlock()
+	var once sync.Once
+	return h.held, func() { once.Do(func() { close(h.gate) }) }
+}
+
 // Namespace returns a view of the inner driver's namespace that shares dr's
 // fault state and call count.
 func (dr *Driver) Namespace(namespace string) bento.L2Driver {
@@ -79,7 +100,20 @@ func (dr *Driver) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err := dr.enter(); err != nil {
 		return nil, false, fmt.Errorf("faultl2: get %q: %w", key, err)
 	}
-	return dr.inner.Get(ctx, key)
+	v, found, err := dr.inner.Get(ctx, key)
+	dr.st.mu.Lock()
+	h := dr.st.hold
+	dr.st.hold = nil
+	dr.st.mu.Unlock()
+	if h != nil {
+		close(h.held)
+		select {
+		case <-h.gate:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	return v, found, err
 }
 
 // Pull forwards to the inner driver, or fails.

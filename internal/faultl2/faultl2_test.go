@@ -145,3 +145,31 @@ func TestDriver_BatchFallback(t *testing.T) {
 		t.Errorf("Calls() = %d; want 3 (a fallback counts once)", got)
 	}
 }
+
+// TestDriver_HoldNextRead: the next Get reads, then waits for release with
+// what it read; the Get after it does not wait.
+func TestDriver_HoldNextRead(t *testing.T) {
+	ctx := t.Context()
+	dr := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
+	if err := dr.Set(ctx, "k", []byte("old"), 0); err != nil {
+		t.Fatal(err)
+	}
+	held, release := dr.HoldNextRead()
+	got := make(chan string)
+	go func() {
+		v, _, _ := dr.Namespace("").Get(ctx, "k")
+		got <- string(v)
+	}()
+	<-held
+	if err := dr.Set(ctx, "k", []byte("new"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := dr.Get(ctx, "k"); err != nil || string(v) != "new" {
+		t.Errorf("Get while one is held = %q, %v; want \"new\", <nil>", v, err)
+	}
+	release()
+	release()
+	if v := <-got; v != "old" {
+		t.Errorf("the held Get = %q; want what it read before it was held, \"old\"", v)
+	}
+}

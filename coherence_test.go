@@ -1,0 +1,115 @@
+package bento_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/faultl2"
+	"github.com/bentocache/bento/internal/mapstore"
+	busmem "github.com/bentocache/bento/modules/buses/memory"
+)
+
+// invalidation is one way to invalidate the key "k" (tagged "t") of a
+// namespace, with what a Get of it reads afterwards.
+type invalidation struct {
+	name  string
+	do    func(ctx context.Context, c *bento.Cache) error
+	value string
+	found bool
+	// byTag: a read judges its entry's tags when it ends, so the callers of a
+	// read caught in flight see a tag invalidation too, as a miss.
+	byTag bool
+}
+
+var invalidations = []invalidation{
+	{"Set", func(ctx context.Context, c *bento.Cache) error { return c.Set(ctx, "k", "new") }, "new", true, false},
+	{"Delete", func(ctx context.Context, c *bento.Cache) error { _, err := c.Delete(ctx, "k"); return err }, "", false, false},
+	{"Expire", func(ctx context.Context, c *bento.Cache) error { return c.Expire(ctx, "k") }, "", false, false},
+	{"Clear", func(ctx context.Context, c *bento.Cache) error { return c.Clear(ctx) }, "", false, false},
+	{"DeleteByTag", func(ctx context.Context, c *bento.Cache) error { return c.DeleteByTag(ctx, "t") }, "", false, true},
+	{"ExpireByTag", func(ctx context.Context, c *bento.Cache) error { return c.ExpireByTag(ctx, "t") }, "", false, true},
+}
+
+// inFlightReaders are the reads that can be caught in their L2 round trip;
+// each starts its callers, which the test then holds.
+var inFlightReaders = []struct {
+	name    string
+	callers int
+	onMiss  string // what a caller gets for a miss
+	read    func(ctx context.Context, c *bento.Cache) string
+}{
+	{"Get", 1, "", func(ctx context.Context, c *bento.Cache) string {
+		v, _, _ := bento.Get[string](ctx, c, "k")
+		return v
+	}},
+	{"GetOrSet", 1, "factory", func(ctx context.Context, c *bento.Cache) string {
+		v, _ := bento.GetOrSet(ctx, c, "k", func(context.Context, *bento.FactoryContext[string]) (string, error) {
+			return "factory", nil
+		})
+		return v
+	}},
+	{"SharedGet", 3, "", func(ctx context.Context, c *bento.Cache) string {
+		v, _, _ := bento.Get[string](ctx, c, "k")
+		return v
+	}},
+}
+
+// TestReadInFlightNeverResurrects pins that an L2 read caught in flight by
+// an invalidation of its key — made on the same instance or reaching it over
+// the bus — hands what it read to its callers but never stores it in L1:
+// the next Get reads the invalidated state, not the old value.
+func TestReadInFlightNeverResurrects(t *testing.T) {
+	for _, rd := range inFlightReaders {
+		for _, inv := range invalidations {
+			for _, origin := range []string{"local", "bus"} {
+				t.Run(rd.name+"/"+inv.name+"/"+origin, func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						ps := &peers{hub: busmem.NewHub(), l2: mapstore.NewL2(mapstore.L2Options{})}
+						fa := faultl2.Wrap(ps.l2)
+						a := ps.addWith(t, fa, busmem.New(busmem.Options{Hub: ps.hub}))
+						b := ps.add(t)
+						defer ps.close()
+						ctx := t.Context()
+						b.mustSet(t, "", "k", "old", bento.Tags("t"))
+						synctest.Wait()
+
+						_, release := fa.HoldNextRead()
+						defer release()
+						got := make([]string, rd.callers)
+						var wg sync.WaitGroup
+						for i := range rd.callers {
+							wg.Go(func() { got[i] = rd.read(ctx, a.b.Default()) })
+							synctest.Wait() // the first read is held; the others joined it
+						}
+						by := a
+						if origin == "bus" {
+							by = b
+						}
+						if err := inv.do(ctx, by.b.Default()); err != nil {
+							t.Fatalf("%s on %s: %v", inv.name, by.name, err)
+						}
+						synctest.Wait() // the bus message, if any, has reached A
+						release()
+						wg.Wait()
+						wantGot, wantValue, wantFound := "old", inv.value, inv.found
+						if inv.byTag {
+							wantGot, wantValue, wantFound = rd.onMiss, rd.onMiss, rd.onMiss != ""
+						}
+						for i, v := range got {
+							if v != wantGot {
+								t.Errorf("caller %d of the held read got %q; want %q", i, v, wantGot)
+							}
+						}
+						if r := a.read(t, "", "k"); r.value != wantValue || r.found != wantFound {
+							t.Errorf("A's Get after %s on %s and the held read = %v; want %q, found %t",
+								inv.name, by.name, r, wantValue, wantFound)
+						}
+					})
+				})
+			}
+		}
+	}
+}
