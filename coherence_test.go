@@ -2,7 +2,9 @@ package bento_test
 
 import (
 	"context"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -111,5 +113,98 @@ func TestReadInFlightNeverResurrects(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestPull_OneCallerGetsTheValue pins that Pull is atomic: of many
+// concurrent Pulls of one key — in each store shape, and on two instances
+// sharing an L2 that both hold the key in L1 — exactly one gets the value,
+// and the key is gone afterwards.
+func TestPull_OneCallerGetsTheValue(t *testing.T) {
+	const pullers = 64
+	pullAll := func(t *testing.T, caches ...*bento.Cache) {
+		t.Helper()
+		start := make(chan struct{})
+		var got atomic.Int32
+		var wg sync.WaitGroup
+		for i := range pullers {
+			c := caches[i%len(caches)]
+			wg.Go(func() {
+				<-start
+				v, found, err := bento.Pull[string](t.Context(), c, "k")
+				if err != nil {
+					t.Errorf("Pull: %v", err)
+				}
+				if found {
+					got.Add(1)
+					if v != "v" {
+						t.Errorf("Pull = %q; want \"v\"", v)
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if n := got.Load(); n != 1 {
+			t.Errorf("%d concurrent Pulls found the value %d times; want once", pullers, n)
+		}
+		for _, c := range caches {
+			if _, found, err := bento.Get[string](t.Context(), c, "k"); found || err != nil {
+				t.Errorf("Get after the Pulls: found %t, %v; want a miss", found, err)
+			}
+		}
+	}
+	for _, shape := range layers {
+		t.Run(shape.name, func(t *testing.T) {
+			c := newBento(t, shape.store()).Default()
+			for range 20 {
+				if err := c.Set(t.Context(), "k", "v"); err != nil {
+					t.Fatal(err)
+				}
+				pullAll(t, c)
+			}
+		})
+	}
+	t.Run("TwoInstances", func(t *testing.T) {
+		ps := newPeers(t, 2)
+		defer ps.close()
+		a, b := ps.list[0].b.Default(), ps.list[1].b.Default()
+		for range 20 {
+			if err := a.Set(t.Context(), "k", "v"); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []*bento.Cache{a, b} { // both hold it in L1
+				if _, found, err := bento.Get[string](t.Context(), c, "k"); !found || err != nil {
+					t.Fatalf("Get before the Pulls: found %t, %v", found, err)
+				}
+			}
+			pullAll(t, a, b)
+		}
+	})
+}
+
+// TestPull_Events: a Pull that finds the value reports a hit, then the
+// deletion; one that finds nothing, a miss.
+func TestPull_Events(t *testing.T) {
+	b := newBento(t, layers[2].store())
+	rec := record(b)
+	c := b.Default()
+	if err := c.Set(t.Context(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	rec.reset()
+	if _, found, _ := bento.Pull[string](t.Context(), c, "k"); !found {
+		t.Fatal("Pull of a stored key found nothing")
+	}
+	if _, found, _ := bento.Pull[string](t.Context(), c, "k"); found {
+		t.Fatal("a second Pull found the value again")
+	}
+	var kinds []bento.EventKind
+	for _, e := range rec.events {
+		kinds = append(kinds, e.Kind)
+	}
+	want := []bento.EventKind{bento.EventHit, bento.EventDeleted, bento.EventMiss, bento.EventDeleted}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("events = %v; want %v", kinds, want)
 	}
 }

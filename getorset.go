@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/bentocache/bento/internal/wire"
 )
 
 // ErrTypeMismatch is wrapped by the error of a read whose type parameter does
@@ -120,14 +122,85 @@ func GetOrSetForever[T any](ctx context.Context, c *Cache, key string, factory F
 	return getOrSet(ctx, c, key, factory, opts, true)
 }
 
-// Pull returns the value of key, as [Get], and deletes it.
+// Pull returns the value of key, as [Get] would, and deletes it from every
+// layer and instance, atomically: of N concurrent Pulls of one key, on one
+// instance or several sharing an L2, one gets the value. With an L2, the L2
+// driver's Pull (GETDEL and its equivalents) decides who got it; the local
+// L1 copy decides only while L2 is unreachable (its error suppressed).
 func Pull[T any](ctx context.Context, c *Cache, key string, opts ...Option) (value T, found bool, err error) {
-	value, found, err = Get[T](ctx, c, key, opts...)
-	if err != nil || !found {
-		return value, found, err
+	o, err := c.call(key, opts)
+	if err != nil {
+		return value, false, err
 	}
-	_, err = c.Delete(ctx, key, opts...)
-	return value, true, err
+	now := c.st.b.now()
+	c.backoffs.forget(key)
+	var e *entry
+	layer := LayerL1
+	c.invalidateKeys([]string{key}, func() {
+		if c.l1 != nil {
+			if v, ok := c.l1.Pull(key); ok {
+				e, _ = v.(*entry)
+			}
+		}
+		if c.l2 == nil {
+			return
+		}
+		var raw []byte
+		var inL2, ok bool
+		ok, err = c.l2Call(ctx, o, "pull", key, func() (err error) {
+			raw, inL2, err = c.l2.Pull(ctx, key)
+			return err
+		})
+		switch {
+		case !ok: // unreachable: what L1 held is all there is
+		case !inL2:
+			e = nil // another caller or instance pulled it first
+		default:
+			e, err = decodePulled[T](ctx, c, key, raw)
+			layer = LayerL2
+		}
+	})
+	usableNow := false
+	if e != nil {
+		switch c.judge(ctx, o, key, e, now) {
+		case stateFresh:
+			usableNow = true
+			c.hit(key, layer, false)
+		case stateStale:
+			if usableNow = usable(o); usableNow {
+				c.hit(key, layer, true)
+			}
+		}
+	}
+	if !usableNow && err == nil {
+		c.emit(Event{Kind: EventMiss, Key: key})
+	}
+	c.emit(Event{Kind: EventDeleted, Key: key})
+	if !o.skipBusNotify {
+		c.publish(ctx, wire.KindDelete, key)
+	}
+	if !usableNow {
+		return value, false, err
+	}
+	value, verr := valueOf[T](c, key, e)
+	return value, verr == nil, errors.Join(verr, err)
+}
+
+// decodePulled decodes the bytes a Pull took from L2 as an entry whose value
+// is a T. Bytes that are no entry at all are reported as corrupt and read as
+// a miss; a sound entry of another type is an [ErrTypeMismatch].
+func decodePulled[T any](ctx context.Context, c *Cache, key string, raw []byte) (*entry, error) {
+	e, err := decodeEntry[T](c.st.serializer, raw)
+	if err == nil {
+		return e, nil
+	}
+	if _, merr := decodeEntry[rawValue](c.st.serializer, raw); merr == nil {
+		var zero T
+		return nil, fmt.Errorf("%w: store %q: key %q: the pulled value does not decode as a %T: %w",
+			ErrTypeMismatch, c.st.name, qualified(c.path, key), zero, err)
+	}
+	c.corrupt(ctx, key, err)
+	return nil, nil
 }
 
 func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []Option, forever bool) (T, error) {
