@@ -1,10 +1,12 @@
 package bento
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,15 +19,22 @@ import (
 // closeTimeout bounds the bus work done by Close and by a failed New.
 const closeTimeout = 5 * time.Second
 
+// publishTimeout bounds one publication, so that a bus connection that hangs
+// silently holds up the outbox, never a write.
+const publishTimeout = 5 * time.Second
+
+// maxBatchKeys bounds the keys of one message that joins queued messages.
+const maxBatchKeys = 256
+
 // busLink connects a store to its bus: it publishes this instance's
-// invalidations, applies the other instances' ones to the local L1, queues
-// what could not be published, and resyncs after a reconnect.
+// invalidations from an ordered outbox, applies the other instances' ones to
+// the local L1, and resyncs after a reconnect.
 type busLink struct {
 	st      *store
 	bus     Bus
 	channel string
 	id      string // this instance's node id; its own messages are ignored
-	queue   retryQueue
+	out     outbox
 
 	subscribed bool // start subscribed (for abort)
 }
@@ -42,7 +51,7 @@ func newBusLink(st *store, bus Bus) *busLink {
 		bus:     bus,
 		channel: channel,
 		id:      hex.EncodeToString(id[:]),
-		queue:   retryQueue{max: st.opts.retryQueueSize},
+		out:     outbox{max: st.opts.retryQueueSize, wake: make(chan struct{}, 1)},
 	}
 }
 
@@ -52,9 +61,7 @@ func (bl *busLink) start() error {
 	}
 	bl.subscribed = true
 	bl.bus.OnReconnect(bl.reconnected)
-	if bl.queue.max >= 0 {
-		bl.st.b.goBackground(bl.retryLoop)
-	}
+	bl.st.b.goBackground(bl.sender)
 	return nil
 }
 
@@ -64,29 +71,21 @@ func (bl *busLink) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	bl.flush(ctx)
-	if n := bl.queue.len(); n > 0 {
+	if n := bl.out.len(); n > 0 {
 		bl.st.logger.Warn("bus messages dropped at close", zap.String("channel", bl.channel), zap.Int("messages", n))
 	}
 	return bl.bus.Disconnect()
 }
 
 // publish tells the other instances what happened to keys of c's namespace.
-func (c *Cache) publish(ctx context.Context, kind wire.Kind, keys ...string) {
+// It never waits for the bus: the message joins the store's outbox, which
+// one goroutine sends in order.
+func (c *Cache) publish(_ context.Context, kind wire.Kind, keys ...string) {
 	bl := c.st.bus
 	if bl == nil {
 		return
 	}
-	m := wire.Message{Sender: bl.id, Kind: kind, Namespace: c.path, Keys: keys, Time: c.st.b.now()}
-	payload, err := m.AppendBinary(nil)
-	if err != nil {
-		c.st.logger.Error("bus message not encodable", zap.String("namespace", c.path), zap.Error(err))
-		return
-	}
-	if err := bl.bus.Publish(ctx, bl.channel, payload); err != nil {
-		bl.failed(&m, payload, err)
-		return
-	}
-	c.emit(Event{Kind: EventBusPublished, Keys: visible(keys), Layer: LayerBus})
+	bl.out.push(wire.Message{Sender: bl.id, Kind: kind, Namespace: c.path, Keys: keys, Time: c.st.b.now()})
 }
 
 // visible returns the keys of a message that events may show: tag
@@ -101,48 +100,56 @@ func visible(keys []string) []string {
 	return out
 }
 
-// failed queues a message whose publication failed, for a later retry.
-func (bl *busLink) failed(m *wire.Message, payload []byte, err error) {
-	if bl.queue.max < 0 {
-		bl.st.logger.Warn("bus publish failed; message dropped (retry queue off)",
-			zap.String("channel", bl.channel), zap.Stringer("kind", m.Kind), zap.Error(err))
-		return
-	}
-	bl.st.logger.Warn("bus publish failed; message queued for retry",
-		zap.String("channel", bl.channel), zap.Stringer("kind", m.Kind), zap.Error(err))
-	bl.queue.push(dedupeKey(m), payload)
-}
-
-// dedupeKey identifies a message regardless of its time: queuing the same
-// invalidation twice sends it once.
-func dedupeKey(m *wire.Message) string {
-	return fmt.Sprintf("%d\x00%s\x00%s", m.Kind, m.Namespace, strings.Join(m.Keys, "\x00"))
-}
-
-func (bl *busLink) retryLoop() {
+// sender sends the outbox whenever a message joins it, and retries what
+// failed on the retry interval, until the manager closes.
+func (bl *busLink) sender() {
 	t := time.NewTicker(bl.st.opts.retryInterval)
 	defer t.Stop()
+	ctx := bl.st.b.ctx
 	for {
 		select {
-		case <-bl.st.b.ctx.Done():
+		case <-ctx.Done():
 			return
+		case <-bl.out.wake:
 		case <-t.C:
-			bl.flush(bl.st.b.ctx)
 		}
+		bl.flush(ctx)
 	}
 }
 
-// flush publishes the queued messages in order, stopping at the first failure.
+// flush publishes the outbox in order until it is empty or a publication
+// fails. A failed message stays first in the outbox for the next flush —
+// unless the retry queue is off, which drops it.
 func (bl *busLink) flush(ctx context.Context) {
 	for {
-		it, ok := bl.queue.peek()
+		b, ok := bl.out.next()
 		if !ok {
 			return
 		}
-		if err := bl.bus.Publish(ctx, bl.channel, it.payload); err != nil {
+		payload, err := b.msg.AppendBinary(nil)
+		if err != nil {
+			bl.st.logger.Error("bus message not encodable; dropped", zap.String("namespace", b.msg.Namespace), zap.Error(err))
+			bl.out.done(b)
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		err = bl.bus.Publish(pctx, bl.channel, payload)
+		cancel()
+		if err != nil {
+			if bl.out.max < 0 {
+				bl.st.logger.Warn("bus publish failed; message dropped (retry queue off)",
+					zap.String("channel", bl.channel), zap.Stringer("kind", b.msg.Kind), zap.Error(err))
+				bl.out.done(b)
+				continue
+			}
+			bl.st.logger.Warn("bus publish failed; messages kept for retry",
+				zap.String("channel", bl.channel), zap.Int("queued", bl.out.len()), zap.Error(err))
 			return
 		}
-		bl.queue.remove(it)
+		bl.out.done(b)
+		for _, m := range b.parts {
+			bl.st.emit(m.Namespace, Event{Kind: EventBusPublished, Keys: visible(m.Keys), Layer: LayerBus})
+		}
 	}
 }
 
@@ -162,7 +169,10 @@ func (bl *busLink) reconnected() {
 			st.l1.Clear()
 		}
 	})
-	st.b.goBackground(func() { bl.flush(st.b.ctx) })
+	select {
+	case bl.out.wake <- struct{}{}: // send what waited for the bus
+	default:
+	}
 }
 
 // receive applies a message from the bus.
@@ -227,71 +237,113 @@ func (c *Cache) staleL1(key string, now int64) {
 	c.l1.Set(key, e.staled(), ttl)
 }
 
-// retryQueue holds bus messages whose publication failed, oldest first,
-// deduplicated, optionally bounded (dropping the oldest).
-type retryQueue struct {
-	max   int // 0: unbounded; < 0: off
+// outbox holds this instance's bus messages until they are sent, oldest
+// first. A message for the same invalidation as one already waiting
+// (kind, namespace and keys) replaces it and moves to the end, so order is
+// that of the last occurrences. With max > 0, past max messages the oldest
+// is dropped.
+type outbox struct {
+	max  int // 0: unbounded; < 0: failed messages are dropped, not kept
+	wake chan struct{}
+
 	mu    sync.Mutex
-	items []*queued
-	byKey map[string]*queued
+	items list.List // of *waiting
+	byKey map[string]*list.Element
 }
 
-// queued is a snapshot of one queue item; version tells a replaced payload.
-type queued struct {
-	key     string
-	payload []byte
-	version int
+type waiting struct {
+	key string
+	msg wire.Message
 }
 
-func (q *retryQueue) push(key string, payload []byte) {
+// batch is the front of the outbox sent as one message: msg joins parts,
+// consecutive messages of one kind and namespace.
+type batch struct {
+	msg   wire.Message
+	parts []wire.Message
+	elems []*list.Element
+}
+
+func (q *outbox) push(m wire.Message) {
+	key := dedupeKey(&m)
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if it := q.byKey[key]; it != nil {
-		it.payload = payload // the newer time wins
-		it.version++
-		return
-	}
 	if q.byKey == nil {
-		q.byKey = make(map[string]*queued)
+		q.byKey = make(map[string]*list.Element)
 	}
-	if q.max > 0 && len(q.items) >= q.max {
-		delete(q.byKey, q.items[0].key)
-		q.items = q.items[1:]
+	if el := q.byKey[key]; el != nil {
+		q.items.Remove(el)
+	} else if q.max > 0 && q.items.Len() >= q.max {
+		front := q.items.Front()
+		delete(q.byKey, front.Value.(*waiting).key)
+		q.items.Remove(front)
 	}
-	it := &queued{key: key, payload: payload}
-	q.items = append(q.items, it)
-	q.byKey[key] = it
+	q.byKey[key] = q.items.PushBack(&waiting{key: key, msg: m})
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
-// peek returns a copy of the oldest item.
-func (q *retryQueue) peek() (queued, bool) {
+// next returns the front of the outbox as one batch. Messages that carry
+// tag keys are sent alone: their time is the tag's invalidation time.
+func (q *outbox) next() (batch, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
-		return queued{}, false
+	el := q.items.Front()
+	if el == nil {
+		return batch{}, false
 	}
-	return *q.items[0], true
+	first := el.Value.(*waiting).msg
+	b := batch{msg: first, parts: []wire.Message{first}, elems: []*list.Element{el}}
+	if carriesTags(first.Keys) {
+		return b, true
+	}
+	b.msg.Keys = slices.Clone(first.Keys)
+	for el = el.Next(); el != nil; el = el.Next() {
+		m := el.Value.(*waiting).msg
+		if m.Kind != first.Kind || m.Namespace != first.Namespace || carriesTags(m.Keys) ||
+			len(b.msg.Keys)+len(m.Keys) > maxBatchKeys {
+			break
+		}
+		b.msg.Keys = append(b.msg.Keys, m.Keys...)
+		b.msg.Time = max(b.msg.Time, m.Time)
+		b.parts = append(b.parts, m)
+		b.elems = append(b.elems, el)
+	}
+	return b, true
 }
 
-// remove drops the item that peek returned, unless it was replaced since.
-func (q *retryQueue) remove(it queued) {
+// done removes a batch that was sent (or dropped), except the messages that
+// were replaced meanwhile: their newer copy still waits.
+func (q *outbox) done(b batch) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	cur := q.byKey[it.key]
-	if cur == nil || cur.version != it.version {
-		return
-	}
-	for i, x := range q.items {
-		if x == cur {
-			q.items = append(q.items[:i], q.items[i+1:]...)
-			delete(q.byKey, it.key)
-			return
+	for _, el := range b.elems {
+		w := el.Value.(*waiting)
+		if q.byKey[w.key] == el {
+			delete(q.byKey, w.key)
+			q.items.Remove(el)
 		}
 	}
 }
 
-func (q *retryQueue) len() int {
+func (q *outbox) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items)
+	return q.items.Len()
+}
+
+// dedupeKey identifies a message regardless of its time: queuing the same
+// invalidation twice sends it once.
+func dedupeKey(m *wire.Message) string {
+	return fmt.Sprintf("%d\x00%s\x00%s", m.Kind, m.Namespace, strings.Join(m.Keys, "\x00"))
+}
+
+// carriesTags reports whether a message's keys include tag bookkeeping keys.
+func carriesTags(keys []string) bool {
+	return slices.ContainsFunc(keys, func(k string) bool {
+		_, ok := isTagKey(k)
+		return ok
+	})
 }

@@ -125,9 +125,12 @@ func (r read) String() string {
 	return fmt.Sprintf("%q (graced %t, layer %q)", r.value, r.graced, r.layer)
 }
 
-// read calls Get[string] on p and fails the test on an error.
+// read calls Get[string] on p, once the bubble's bus messages have been
+// delivered (publishing is asynchronous), and fails the test on an error.
+// It must be called inside a synctest bubble.
 func (p *peer) read(t *testing.T, path, key string, opts ...bento.Option) read {
 	t.Helper()
+	synctest.Wait()
 	mark := p.ev.len()
 	v, found, err := bento.Get[string](t.Context(), p.cache(path), key, opts...)
 	if err != nil {
@@ -142,12 +145,15 @@ func (p *peer) read(t *testing.T, path, key string, opts ...bento.Option) read {
 	return r
 }
 
-// mustSet calls Set on p and fails the test on an error.
+// mustSet calls Set on p, fails the test on an error, and waits for the
+// bubble's bus messages to be delivered. It must be called inside a
+// synctest bubble.
 func (p *peer) mustSet(t *testing.T, path, key, value string, opts ...bento.Option) {
 	t.Helper()
 	if err := p.cache(path).Set(t.Context(), key, value, opts...); err != nil {
 		t.Fatalf("%s: Set(%q, %q, %q) = %v; want no error", p.name, path, key, value, err)
 	}
+	synctest.Wait()
 }
 
 // peers are instances sharing one L2 and one bus hub. Build them inside a
@@ -336,6 +342,7 @@ func TestBus_ThreeInstancesReadEveryWrite(t *testing.T) {
 						if err := tt.op(ctx, w.cache); err != nil {
 							t.Fatalf("%s on %s = %v; want no error", tt.name, w.name, err)
 						}
+						synctest.Wait() // the messages are delivered
 						for i, p := range ps.list {
 							wantPub, wantRecv := 0, 1
 							if i == writer {
@@ -545,7 +552,7 @@ func TestBus_RetryQueue(t *testing.T) {
 					a.mustSet(t, "", k, "v")
 				}
 			},
-			want: [][]string{{"k2"}, {"k3"}},
+			want: [][]string{{"k2", "k3"}}, // what waited in a row goes out as one message
 		},
 		{
 			name: "off",
@@ -617,7 +624,7 @@ func TestBus_RetryOnInterval(t *testing.T) {
 		b.ev.reset()
 
 		fb.failing.Store(true)
-		a.mustSet(t, "", "k", "v2")
+		a.mustSet(t, "", "k", "v2") // its message fails at once and waits for the interval
 		fb.failing.Store(false)
 		if got, want := b.read(t, "", "k"), freshL1("v1"); got != want {
 			t.Fatalf("Get(k) on B before the retry = %v; want %v (the message is still queued)", got, want)
@@ -744,6 +751,7 @@ func TestBus_MessageWinsOverFactoryInFlight(t *testing.T) {
 				if err := tt.op(ctx, a); err != nil {
 					t.Fatalf("%s on A = %v; want no error", tt.name, err)
 				}
+				synctest.Wait() // A's message reaches B while its factory runs
 				close(release)
 				if r := <-done; r.err != nil || r.v != "from B" {
 					t.Errorf("GetOrSet(k) on B, whose factory ran across %s on A = %q, %v; want %q, nil", tt.name, r.v, r.err, "from B")
@@ -758,4 +766,108 @@ func TestBus_MessageWinsOverFactoryInFlight(t *testing.T) {
 			})
 		})
 	}
+}
+
+// stallingBus is a bento.Bus whose Publish hangs, as a silently dead
+// connection does, until unstalled or its context ends.
+type stallingBus struct {
+	bento.Bus
+	mu   sync.Mutex
+	gate chan struct{} // nil: not stalled
+}
+
+func (s *stallingBus) stall() {
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *stallingBus) unstall() {
+	s.mu.Lock()
+	close(s.gate)
+	s.gate = nil
+	s.mu.Unlock()
+}
+
+func (s *stallingBus) Publish(ctx context.Context, channel string, payload []byte) error {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Bus.Publish(ctx, channel, payload)
+}
+
+// TestBus_StalledBusNeverStallsWrites pins that writes return once their L1
+// and L2 work is done, whatever the bus does: with the bus hanging, Set,
+// Delete, Expire and Clear all return, and their messages then reach the
+// other instance in the order they were made.
+func TestBus_StalledBusNeverStallsWrites(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ps := newPeers(t, 0)
+		defer ps.close()
+		sb := &stallingBus{Bus: busmem.New(busmem.Options{Hub: ps.hub})}
+		a := ps.addWith(t, ps.l2, sb)
+		ps.add(t)
+		ctx := t.Context()
+		var got []string
+		var mu sync.Mutex
+		raw := busmem.New(busmem.Options{Hub: ps.hub})
+		if err := raw.Subscribe(ctx, peerChannel, func(p []byte) {
+			m, err := wire.Decode(p)
+			if err != nil {
+				t.Errorf("a message on the channel does not decode: %v", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, k := range m.Keys {
+				got = append(got, m.Kind.String()+" "+k)
+			}
+			if m.Kind == wire.KindClear {
+				got = append(got, "clear")
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Disconnect()
+
+		sb.stall()
+		c := a.cache("")
+		writes := make(chan error, 1)
+		go func() {
+			writes <- errors.Join(
+				c.Set(ctx, "k1", "v"),
+				c.Set(ctx, "k2", "v"),
+				func() error { _, err := c.Delete(ctx, "k1"); return err }(),
+				c.Expire(ctx, "k2"),
+				c.Set(ctx, "k3", "v"),
+				c.Clear(ctx),
+				c.Set(ctx, "k4", "v"),
+			)
+		}()
+		synctest.Wait()
+		select {
+		case err := <-writes:
+			if err != nil {
+				t.Fatalf("writes with the bus stalled: %v", err)
+			}
+		default:
+			t.Fatal("writes are still waiting for a stalled bus; want them done")
+		}
+		sb.unstall()
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		want := []string{"set k1", "set k2", "delete k1", "expire k2", "set k3", "clear", "set k4"}
+		if !slices.Equal(got, want) {
+			t.Errorf("messages on the bus after it came back = %q; want %q, in order", got, want)
+		}
+	})
 }

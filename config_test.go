@@ -2,8 +2,10 @@ package bento_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -50,7 +52,13 @@ func TestLoadJSON(t *testing.T) {
 	}
 	rec := record(b)
 	_ = c.Set(ctx, "43", "Bob")
-	if n := rec.count(bento.EventBusPublished, nil); n != 1 {
+	// Publishing is asynchronous: the message goes out soon after the Set.
+	deadline := time.Now().Add(10 * time.Second)
+	published43 := func(e bento.Event) bool { return slices.Equal(e.Keys, []string{"43"}) }
+	for rec.count(bento.EventBusPublished, published43) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := rec.count(bento.EventBusPublished, published43); n != 1 {
 		t.Errorf("a Set on a store with a configured bus published %d messages; want 1", n)
 	}
 }

@@ -349,6 +349,14 @@ func ExampleStore_UseBus() {
 	a, b := newInstance(), newInstance()
 	defer a.Close()
 	defer b.Close()
+	// Messages are published in the background, so that a write never
+	// waits for the bus; b's listener shows when one has been applied.
+	applied := make(chan struct{}, 8)
+	b.On(func(e bento.Event) {
+		if e.Kind == bento.EventBusReceived {
+			applied <- struct{}{}
+		}
+	})
 
 	load := func(ctx context.Context, fc *bento.FactoryContext[string]) (string, error) {
 		return db[fc.Key()], nil
@@ -362,11 +370,13 @@ func ExampleStore_UseBus() {
 	if err := a.Default().Set(ctx, "theme", "dark"); err != nil {
 		log.Fatal(err)
 	}
+	<-applied
 	vb, _ = bento.GetOrSet(ctx, b.Default(), "theme", load)
 	fmt.Println("b after a's write:", vb)
 
 	// A delete reaches b the same way.
 	_, _ = a.Default().Delete(ctx, "theme")
+	<-applied
 	_, found, _ := bento.Get[string](ctx, b.Default(), "theme")
 	fmt.Println("b after a's delete:", found)
 	// Output:

@@ -273,6 +273,7 @@ func TestL2Failure_InvalidationsApplyLocallyAndPublish(t *testing.T) {
 					} else {
 						asL2Error(t, op.name+" with L2 down", err)
 					}
+					synctest.Wait() // the message is delivered
 					if got := a.ev.count(bento.EventBusPublished, withKeys(op.keys...)); got != 1 {
 						t.Errorf("%s with L2 down: bus messages %q published by A = %d; want 1", op.name, op.keys, got)
 					}
@@ -699,6 +700,7 @@ func TestL2Failure_TagInvalidationWithL2Down(t *testing.T) {
 					} else {
 						asL2Error(t, kind.name+"(x) with L2 down", err)
 					}
+					synctest.Wait() // the message is delivered
 					if got := b.ev.count(bento.EventBusReceived, nil); got != 1 {
 						t.Errorf("%s(x) with A's L2 down: bus messages applied by B = %d; want 1", kind.name, got)
 					}

@@ -323,11 +323,15 @@ func (c *Cache) corrupt(ctx context.Context, key string, err error) {
 }
 
 // emit sends e, stamped with the store and namespace, to the listeners.
-func (c *Cache) emit(e Event) {
-	if !c.st.b.events.active() {
+func (c *Cache) emit(e Event) { c.st.emit(c.path, e) }
+
+// emit sends e, stamped with the store and the namespace path, to the
+// listeners.
+func (st *store) emit(path string, e Event) {
+	if !st.b.events.active() {
 		return
 	}
-	e.Store = c.st.name
-	e.Namespace = c.path
-	c.st.b.events.emit(e, c.st.logger)
+	e.Store = st.name
+	e.Namespace = path
+	st.b.events.emit(e, st.logger)
 }

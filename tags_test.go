@@ -350,6 +350,7 @@ func TestTags_LaterEntryOnAnotherInstance(t *testing.T) {
 				if err := kind.invalidate(a.cache("users"), t.Context(), "x"); err != nil {
 					t.Fatalf("%s(x) on A = %v; want no error", kind.name, err)
 				}
+				synctest.Wait() // the invalidation reaches B
 				b.mustSet(t, "users", "k", "new", bento.Tags("x")) // same millisecond
 				for _, p := range []*peer{b, a} {
 					if got := p.read(t, "users", "k"); !got.found || got.value != "new" || got.graced {
