@@ -190,13 +190,14 @@ func (bl *busLink) receive(payload []byte) {
 	switch m.Kind {
 	case wire.KindSet, wire.KindExpire, wire.KindDelete:
 		now := st.b.now()
+		at := st.notAfterSkew(m.Time, now)
 		keys := make([]string, 0, len(m.Keys))
 		for _, k := range m.Keys {
 			if tag, ok := isTagKey(k); ok {
-				c.applyTag(tag, m.Kind, m.Time)
+				c.applyTag(tag, m.Kind, at)
 				// Entries written here after the message must outlive it, even
 				// within the same millisecond.
-				atomicMax(&st.lastInvalidation, m.Time)
+				atomicMax(&st.lastInvalidation, at)
 				c.tagsInvalidated([]string{tag})
 				continue
 			}
@@ -221,6 +222,12 @@ func (bl *busLink) receive(payload []byte) {
 		})
 	}
 	c.emit(Event{Kind: EventBusReceived, Keys: visible(m.Keys), Layer: LayerBus})
+}
+
+// notAfterSkew returns a time t from another instance, at the latest the
+// allowed clock skew past now (see [MaxClockSkew]).
+func (st *store) notAfterSkew(t, now int64) int64 {
+	return min(t, now+st.opts.clockSkew.Milliseconds())
 }
 
 // staleL1 makes the L1 copy of key stale, keeping its physical lifetime, so

@@ -2,15 +2,18 @@ package bento_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/faultl2"
 	"github.com/bentocache/bento/internal/mapstore"
+	"github.com/bentocache/bento/internal/wire"
 	busmem "github.com/bentocache/bento/modules/buses/memory"
 )
 
@@ -207,4 +210,71 @@ func TestPull_Events(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Errorf("events = %v; want %v", kinds, want)
 	}
+}
+
+// TestClockSkew_WrongClockCannotDisableTags pins that times from another
+// instance are bounded by MaxClockSkew: a bus message and an L2 tag record
+// dated a century ahead count as dated now + the skew, so once the skew has
+// passed, entries written here are created at the local time again and
+// DeleteByTag removes them.
+func TestClockSkew_WrongClockCannotDisableTags(t *testing.T) {
+	const century = 100 * 365 * 24 * time.Hour
+	const skew = time.Second
+	t.Run("BusMessage", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ps := newPeers(t, 2, bento.MaxClockSkew(skew))
+			defer ps.close()
+			a, b := ps.list[0], ps.list[1]
+			ctx := t.Context()
+			future := wire.Message{Sender: "wrong-clock", Kind: wire.KindDelete, Namespace: "users",
+				Keys: []string{"__bento:tag:x"}, Time: time.Now().Add(century).UnixMilli()}
+			payload, err := future.AppendBinary(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := busmem.New(busmem.Options{Hub: ps.hub})
+			defer raw.Disconnect()
+			if err := raw.Publish(ctx, peerChannel, payload); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			advance(skew + time.Millisecond)
+
+			b.mustSet(t, "users", "k", "v", bento.Tags("x"))
+			advance(time.Millisecond)
+			if err := a.cache("users").DeleteByTag(ctx, "x"); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []*peer{a, b} {
+				if got := p.read(t, "users", "k"); got.found {
+					t.Errorf("Get(users, k) on %s after DeleteByTag(x), a century-ahead message before = %v; want not found", p.name, got)
+				}
+			}
+		})
+	})
+	t.Run("L2TagRecord", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ps := newPeers(t, 0, bento.MaxClockSkew(skew))
+			defer ps.close()
+			ctx := t.Context()
+			record := fmt.Sprintf(`{"value":{"deletedAt":%d,"expiredAt":0},"logicalExpiration":8640000000000000,"createdAt":1}`,
+				time.Now().Add(century).UnixMilli())
+			if err := ps.l2.Namespace("bento").Namespace("users").Set(ctx, "__bento:tag:x", []byte(record), 0); err != nil {
+				t.Fatal(err)
+			}
+			a := ps.add(t)
+			// The first entry tagged x reads the record: it counts as dated
+			// now + the skew, so that entry is gone...
+			a.mustSet(t, "users", "first", "v", bento.Tags("x"))
+			if got := a.read(t, "users", "first"); got.found {
+				t.Errorf("Get(users, first) tagged x, written within the skew of reading a century-ahead tag record = %v; want not found", got)
+			}
+			// ...and so is every one written within the skew, but no later one.
+			advance(skew + time.Millisecond)
+			a.mustSet(t, "users", "k", "v", bento.Tags("x"))
+			if got := a.read(t, "users", "k"); !got.found {
+				t.Errorf("Get(users, k) tagged x, written after the skew past a century-ahead tag record = %v; want found", got)
+			}
+		})
+	})
 }

@@ -83,7 +83,8 @@ type OptionsConfig struct {
 	// Log L2 errors and go on with L1 and the factory instead of returning
 	// them. Default: true when the store has an L1.
 	SuppressL2Errors *bool `json:"suppress_l2_errors,omitempty"`
-	// After an L2 failure, skip L2 for this long. Default: off.
+	// After an L2 failure, skip L2 for this long; "0" turns the breaker off.
+	// Default: 2s.
 	L2CircuitBreaker *caddy.Duration `json:"l2_circuit_breaker,omitempty"`
 	// The store's bus channel (store only, not in "defaults").
 	// Default: "bento.bus:<prefix>:<store name>".
@@ -93,6 +94,13 @@ type OptionsConfig struct {
 	RetryQueueSize *int `json:"retry_queue_size,omitempty"`
 	// How often queued bus messages are retried. Default: 1s.
 	RetryInterval *caddy.Duration `json:"retry_interval,omitempty"`
+	// How far ahead of this instance's clock a time from another instance (a
+	// bus message, an L2 tag record) may be; later ones count as now plus
+	// this. Default: 5s.
+	MaxClockSkew *caddy.Duration `json:"max_clock_skew,omitempty"`
+	// Bound on failed L2 writes and deletes kept for replay once L2 answers
+	// again; past it the oldest is dropped. 0: no replay. Default: 10000.
+	L2RecoveryQueue *int `json:"l2_recovery_queue,omitempty"`
 }
 
 // options turns the JSON form into options, in a fixed order.
@@ -110,6 +118,10 @@ func (oc *OptionsConfig) options() []Option {
 	dur(oc.HardTimeout, HardTimeout)
 	dur(oc.LockTimeout, LockTimeout)
 	dur(oc.L2CircuitBreaker, L2CircuitBreaker)
+	dur(oc.MaxClockSkew, MaxClockSkew)
+	if oc.L2RecoveryQueue != nil {
+		opts = append(opts, L2RecoveryQueue(*oc.L2RecoveryQueue))
+	}
 	if oc.Prefix != nil {
 		opts = append(opts, Prefix(*oc.Prefix))
 	}

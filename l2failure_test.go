@@ -55,7 +55,8 @@ func TestL2Failure_SuppressedWithL1(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fl := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
-		p := startPeer(t, "A", bento.NewStore().UseL1(memory.New(memory.Options{})).UseL2(fl))
+		// No breaker: every call reaches the failing L2.
+		p := startPeer(t, "A", bento.NewStore(bento.L2CircuitBreaker(0)).UseL1(memory.New(memory.Options{})).UseL2(fl))
 		defer p.b.Close()
 		ctx := t.Context()
 		users := p.cache("users")
@@ -299,7 +300,7 @@ func TestL2Failure_InvalidationsApplyLocallyAndPublish(t *testing.T) {
 func TestL2Failure_FailedSetNotPublished(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		ps := newPeers(t, 0)
+		ps := newPeers(t, 0, bento.L2CircuitBreaker(0)) // L2 is back as soon as it heals
 		defer ps.close()
 		fl := faultl2.Wrap(ps.l2)
 		a := ps.addWith(t, fl, busmem.New(busmem.Options{Hub: ps.hub}))
@@ -680,7 +681,8 @@ func TestL2Failure_TagInvalidationWithL2Down(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				synctest.Test(t, func(t *testing.T) {
-					ps := newPeers(t, 0, bento.Grace(time.Hour))
+					// No breaker: every call reaches the failing L2.
+					ps := newPeers(t, 0, bento.Grace(time.Hour), bento.L2CircuitBreaker(0))
 					defer ps.close()
 					fl := faultl2.Wrap(ps.l2)
 					a := ps.addWith(t, fl, busmem.New(busmem.Options{Hub: ps.hub}), bento.SuppressL2Errors(suppressed))

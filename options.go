@@ -11,6 +11,14 @@ const (
 	DefaultTTL          = 30 * time.Minute
 	DefaultGraceBackoff = 10 * time.Second
 	DefaultPrefix       = "bento"
+	// DefaultL2CircuitBreaker is how long L2 is skipped after a failure.
+	DefaultL2CircuitBreaker = 2 * time.Second
+	// DefaultMaxClockSkew bounds how far ahead of this instance's clock a
+	// time from another instance (a bus message, a tag record) may be.
+	DefaultMaxClockSkew = 5 * time.Second
+	// DefaultL2RecoveryQueue bounds the failed L2 writes a store keeps for
+	// replay.
+	DefaultL2RecoveryQueue = 10_000
 )
 
 // An Option tunes a manager ([Config.Options]), a store ([NewStore]), one call
@@ -52,6 +60,8 @@ const (
 	optPrefix
 	optBusChannel
 	optRetryQueue
+	optClockSkew
+	optL2Recovery
 )
 
 // optionNames are the names errors give the options.
@@ -73,6 +83,8 @@ var optionNames = [...]string{
 	optPrefix:         "Prefix",
 	optBusChannel:     "BusChannel",
 	optRetryQueue:     "RetryQueue",
+	optClockSkew:      "MaxClockSkew",
+	optL2Recovery:     "L2RecoveryQueue",
 }
 
 // apply sets opt in o; an invalid value records o's first error instead.
@@ -82,7 +94,7 @@ func (opt Option) apply(o *options) {
 		o.storeScoped = name
 	}
 	switch opt.kind {
-	case optTTL, optGrace, optGraceBackoff, optTimeout, optHardTimeout, optLockTimeout, optBreaker:
+	case optTTL, optGrace, optGraceBackoff, optTimeout, optHardTimeout, optLockTimeout, optBreaker, optClockSkew:
 		if opt.d < 0 {
 			o.fail(invalidOption("option %s must not be negative, got %s", name, opt.d))
 			return
@@ -139,6 +151,14 @@ func (opt Option) apply(o *options) {
 		if opt.d > 0 {
 			o.retryInterval = opt.d
 		}
+	case optClockSkew:
+		o.clockSkew = opt.d
+	case optL2Recovery:
+		if opt.n < 0 {
+			o.fail(invalidOption("option L2RecoveryQueue must not be negative, got %d", opt.n))
+			return
+		}
+		o.recoveryQueue = opt.n
 	}
 }
 
@@ -166,6 +186,8 @@ type options struct {
 	channelSet     bool          // BusChannel was applied (a manager-scope error)
 	retryQueueSize int           // 0: unbounded; < 0: no retry queue
 	retryInterval  time.Duration
+	clockSkew      time.Duration
+	recoveryQueue  int // 0: no recovery queue
 
 	err         error  // the first invalid option
 	storeScoped string // the last store-scope option applied, for call-level checks
@@ -177,6 +199,9 @@ func defaultOptions() options {
 		graceBackoff:  DefaultGraceBackoff,
 		prefix:        DefaultPrefix,
 		retryInterval: time.Second,
+		breaker:       DefaultL2CircuitBreaker,
+		clockSkew:     DefaultMaxClockSkew,
+		recoveryQueue: DefaultL2RecoveryQueue,
 	}
 }
 
@@ -322,8 +347,9 @@ func SuppressL2Errors(on bool) Option {
 }
 
 // L2CircuitBreaker skips L2 for d after an L2 failure, then lets one trial
-// call decide whether L2 is back (half-open). The breaker is per store. Zero
-// turns it off. Default: off. Store or manager scope.
+// call decide whether L2 is back (half-open): an unreachable L2 costs one
+// failure per d, not one per call. The breaker is per store. Zero turns it
+// off. Default: [DefaultL2CircuitBreaker] (2s). Store or manager scope.
 func L2CircuitBreaker(d time.Duration) Option {
 	return Option{kind: optBreaker, d: d}
 }
@@ -356,4 +382,23 @@ func BusChannel(name string) Option {
 // Store or manager scope.
 func RetryQueue(max int, interval time.Duration) Option {
 	return Option{kind: optRetryQueue, n: max, d: interval}
+}
+
+// MaxClockSkew bounds how far ahead of this instance's clock another
+// instance's time may be: a bus message or an L2 tag record dated later than
+// now + d counts as dated now + d, so that one message from a wrong clock
+// cannot move entry creation times or tag invalidations into the future.
+// Default: [DefaultMaxClockSkew] (5s). Store or manager scope.
+func MaxClockSkew(d time.Duration) Option {
+	return Option{kind: optClockSkew, d: d}
+}
+
+// L2RecoveryQueue bounds the L2 writes and deletes that a store keeps when
+// L2 fails under [SuppressL2Errors], to replay them once L2 answers again
+// (last write per key wins; a delete supersedes a set; a full queue drops its
+// oldest and emits [EventError]). A replayed write never overwrites an entry
+// created after it. Zero turns the queue off: failed writes reach L1 only.
+// Default: [DefaultL2RecoveryQueue]. Store or manager scope.
+func L2RecoveryQueue(max int) Option {
+	return Option{kind: optL2Recovery, n: max}
 }

@@ -125,7 +125,10 @@ func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
 		if err != nil {
 			c.st.logger.Warn("tag record undecodable; ignored", zap.String("namespace", c.path), zap.String("tag", tag), zap.Error(err))
 		} else {
-			ts.merge(e.value.(tagRecord))
+			r := e.value.(tagRecord)
+			r.DeletedAt = c.st.notAfterSkew(r.DeletedAt, now)
+			r.ExpiredAt = c.st.notAfterSkew(r.ExpiredAt, now)
+			ts.merge(r)
 		}
 	}
 	ts.loadedAt.Store(now)

@@ -350,7 +350,7 @@ func TestTags_LaterEntryOnAnotherInstance(t *testing.T) {
 				if err := kind.invalidate(a.cache("users"), t.Context(), "x"); err != nil {
 					t.Fatalf("%s(x) on A = %v; want no error", kind.name, err)
 				}
-				synctest.Wait() // the invalidation reaches B
+				synctest.Wait()                                    // the invalidation reaches B
 				b.mustSet(t, "users", "k", "new", bento.Tags("x")) // same millisecond
 				for _, p := range []*peer{b, a} {
 					if got := p.read(t, "users", "k"); !got.found || got.value != "new" || got.graced {
@@ -421,7 +421,8 @@ func TestTags_BookkeepingHiddenFromEvents(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			fl := faultl2.Wrap(mapstore.NewL2(mapstore.L2Options{}))
-			p := startPeer(t, "A", bento.NewStore(bento.Grace(time.Hour)).UseL1(memory.New(memory.Options{})).UseL2(fl))
+			// No breaker: every call reaches the failing L2.
+			p := startPeer(t, "A", bento.NewStore(bento.Grace(time.Hour), bento.L2CircuitBreaker(0)).UseL1(memory.New(memory.Options{})).UseL2(fl))
 			defer p.b.Close()
 			p.mustSet(t, "users", "k", "v", bento.Tags("x"))
 			fl.Fail(nil)
