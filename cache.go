@@ -3,6 +3,7 @@ package bento
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -146,7 +147,18 @@ func (c *Cache) store(ctx context.Context, key string, e *entry, o *options) (l2
 	if c.l2 == nil || o.skipL2Write {
 		return true, nil
 	}
-	return c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, ttl) })
+	l2ok, err = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, ttl) })
+	switch {
+	case l2ok:
+		c.reached(changeSet, key)
+	case err == nil: // skipped or suppressed: replayed when L2 is back
+		p := &pendingChange{kind: changeSet, key: key, raw: e.raw, createdAt: e.createdAt}
+		if ttl > 0 {
+			p.deadline = c.st.b.now() + ttl.Milliseconds()
+		}
+		c.recoverLater(p)
+	}
+	return l2ok, err
 }
 
 // written reports a stored write: the event, then a set on the bus when
@@ -273,7 +285,7 @@ func (c *Cache) deleteKeys(ctx context.Context, o *options, keys []string) (exis
 		if len(keys) == 1 {
 			op, key = "delete", keys[0]
 		}
-		_, err = c.l2Call(ctx, o, op, key, func() (err error) {
+		ok, l2err := c.l2Call(ctx, o, op, key, func() (err error) {
 			if len(keys) == 1 {
 				l2existed, err = c.l2.Delete(ctx, keys[0])
 			} else {
@@ -281,7 +293,15 @@ func (c *Cache) deleteKeys(ctx context.Context, o *options, keys []string) (exis
 			}
 			return err
 		})
-		existed = existed || l2existed
+		existed, err = existed || l2existed, l2err
+		now := c.st.b.now()
+		for _, k := range keys {
+			if ok {
+				c.reached(changeDelete, k)
+			} else if err == nil {
+				c.recoverLater(&pendingChange{kind: changeDelete, key: k, at: now})
+			}
+		}
 	})
 	for _, k := range keys {
 		c.emit(Event{Kind: EventDeleted, Key: k})
@@ -304,8 +324,16 @@ func (c *Cache) Expire(ctx context.Context, key string, opts ...Option) error {
 		if c.l1 != nil {
 			c.expireL1(key, o.staleTTL())
 		}
-		if c.l2 != nil {
-			err = c.expireL2(ctx, o, key)
+		if c.l2 == nil {
+			return
+		}
+		now := c.st.b.now()
+		var ok bool
+		ok, err = c.l2Call(ctx, o, "expire", key, func() error { return c.staleL2(ctx, key, math.MaxInt64, o.staleTTL()) })
+		if ok {
+			c.reached(changeExpire, key)
+		} else if err == nil {
+			c.recoverLater(&pendingChange{kind: changeExpire, key: key, at: now, staleTTL: o.staleTTL()})
 		}
 	})
 	c.emit(Event{Kind: EventExpired, Key: key})
@@ -338,36 +366,6 @@ func (c *Cache) l2Delete(ctx context.Context, o *options, key string) error {
 	return err
 }
 
-// expireL2 rewrites the L2 envelope of key as stale, keeping the encoded value
-// as it is.
-func (c *Cache) expireL2(ctx context.Context, o *options, key string) error {
-	if o.grace <= 0 {
-		return c.l2Delete(ctx, o, key)
-	}
-	// A read of its own: an invalidation shares no read begun before it.
-	var raw []byte
-	var found bool
-	ok, err := c.l2Call(ctx, o, "get", key, func() (err error) {
-		raw, found, err = c.l2.Get(ctx, key)
-		return err
-	})
-	if !ok || !found {
-		return err
-	}
-	e, err := decodeEntry[rawValue](c.st.serializer, raw)
-	if err != nil {
-		return c.l2Delete(ctx, o, key) // undecodable: removing it makes it not fresh
-	}
-	s := e.staled()
-	if err := encodeEntry(c.st.serializer, s); err != nil {
-		// A serializer without raw hooks cannot re-encode: removing the entry
-		// is the safe way to make it not fresh.
-		return c.l2Delete(ctx, o, key)
-	}
-	_, err = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, s.raw, o.staleTTL()) })
-	return err
-}
-
 // Clear removes every key of this namespace and of its children, in L1 and
 // L2, and tells the other instances. Clearing a store's root clears every
 // namespace; clearing "users" never touches "usersX".
@@ -385,8 +383,15 @@ func (c *Cache) Clear(ctx context.Context, opts ...Option) error {
 		if c.l1 != nil {
 			c.l1.Clear()
 		}
-		if c.l2 != nil {
-			_, err = c.l2Call(ctx, o, "clear", "", func() error { return c.l2.Clear(ctx) })
+		if c.l2 == nil {
+			return
+		}
+		var ok bool
+		ok, err = c.l2Call(ctx, o, "clear", "", func() error { return c.l2.Clear(ctx) })
+		if ok {
+			c.reached(changeClear, "")
+		} else if err == nil {
+			c.recoverLater(&pendingChange{kind: changeClear})
 		}
 	})
 	c.emit(Event{Kind: EventCleared})

@@ -78,6 +78,14 @@ type L2BatchDriver interface {
 	SetMany(ctx context.Context, entries []KeyValue, ttl time.Duration) error
 }
 
+// Pinger is an optional [L2Driver] capability: one cheap round trip that
+// tells whether the backend answers. A store pings its L2 once when it
+// starts, so that an unreachable L2 shows in the log at once and opens the
+// circuit breaker.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Pruner is an optional [L2Driver] capability: a backend that does not expire
 // entries by itself removes the expired ones when Prune is called.
 type Pruner interface {

@@ -343,7 +343,10 @@ func TestL2Failure_CircuitBreaker(t *testing.T) {
 	const span = 100 * time.Millisecond
 	newBreakerPeer := func(t *testing.T, l2 bento.L2Driver, opts ...bento.Option) *peer {
 		t.Helper()
-		return startPeer(t, "A", bento.NewStore(append([]bento.Option{bento.L2CircuitBreaker(span)}, opts...)...).
+		// No recovery queue: only the calls made here reach L2 (the replay
+		// of failed writes is TestL2Recovery's).
+		base := []bento.Option{bento.L2CircuitBreaker(span), bento.L2RecoveryQueue(0)}
+		return startPeer(t, "A", bento.NewStore(append(base, opts...)...).
 			UseL1(memory.New(memory.Options{})).UseL2(l2))
 	}
 	// calls runs f and returns how many L2 calls it made.

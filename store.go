@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -59,6 +60,7 @@ type store struct {
 	encodeL1 bool // the L1 weighs values by their encoded size
 	bus      *busLink
 	breaker  breaker
+	recovery *recovery // failed L2 changes to replay; nil: off, or no L2
 
 	namespaces sync.Map // path → *Cache
 	root       *Cache
@@ -141,17 +143,45 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 	if def.bus != nil {
 		st.bus = newBusLink(st, def.bus)
 	}
+	if def.l2 != nil && st.opts.recoveryQueue > 0 {
+		st.recovery = newRecovery(st.opts.recoveryQueue)
+	}
 	st.root = st.cache("")
 	ok = true
 	return st, nil
 }
 
-// start subscribes the bus; it is the only step of New that may do I/O.
+// start subscribes the bus, the only step of New that waits for I/O, and
+// starts the store's background work: the replay of failed L2 changes and
+// one look at whether L2 answers.
 func (st *store) start() error {
+	if st.recovery != nil {
+		st.b.goBackground(st.recoveryLoop)
+	}
+	if p, ok := st.l2Driver.(Pinger); ok {
+		st.b.goBackground(func() { st.ping(p) })
+	}
 	if st.bus == nil {
 		return nil
 	}
 	return st.bus.start()
+}
+
+// pingTimeout bounds the look at L2 when a store starts.
+const pingTimeout = 5 * time.Second
+
+// ping looks once whether L2 answers. If it does not, one warning says so
+// and the circuit breaker opens, so that the first calls skip L2 at once.
+func (st *store) ping(p Pinger) {
+	ctx, cancel := context.WithTimeout(st.b.ctx, pingTimeout)
+	defer cancel()
+	err := p.Ping(ctx)
+	if err == nil || st.b.ctx.Err() != nil {
+		return
+	}
+	st.logger.Warn("l2 does not answer; calls skip it while the circuit breaker is open",
+		zap.Duration("l2_circuit_breaker", st.opts.breaker), zap.Error(err))
+	st.breaker.failure(st.b.now())
 }
 
 func (st *store) close() error {
@@ -223,7 +253,7 @@ func (c *Cache) l2Call(ctx context.Context, o *options, op, key string, f func()
 	}
 	err = f()
 	if err == nil {
-		st.breaker.success()
+		st.l2Answered()
 		return true, nil
 	}
 	if ctx.Err() != nil {

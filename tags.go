@@ -121,18 +121,24 @@ func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
 		return ts
 	}
 	if found {
-		e, err := decodeEntry[tagRecord](c.st.serializer, raw)
-		if err != nil {
-			c.st.logger.Warn("tag record undecodable; ignored", zap.String("namespace", c.path), zap.String("tag", tag), zap.Error(err))
-		} else {
-			r := e.value.(tagRecord)
-			r.DeletedAt = c.st.notAfterSkew(r.DeletedAt, now)
-			r.ExpiredAt = c.st.notAfterSkew(r.ExpiredAt, now)
-			ts.merge(r)
-		}
+		c.mergeTagRecord(ts, tag, raw, now)
 	}
 	ts.loadedAt.Store(now)
 	return ts
+}
+
+// mergeTagRecord merges the L2 record raw of tag into ts, its times bounded
+// by the clock skew (see [MaxClockSkew]). An undecodable record is ignored.
+func (c *Cache) mergeTagRecord(ts *tagState, tag string, raw []byte, now int64) {
+	e, err := decodeEntry[tagRecord](c.st.serializer, raw)
+	if err != nil {
+		c.st.logger.Warn("tag record undecodable; ignored", zap.String("namespace", c.path), zap.String("tag", tag), zap.Error(err))
+		return
+	}
+	r := e.value.(tagRecord)
+	r.DeletedAt = c.st.notAfterSkew(r.DeletedAt, now)
+	r.ExpiredAt = c.st.notAfterSkew(r.ExpiredAt, now)
+	ts.merge(r)
 }
 
 // judge says whether e is fresh, stale or gone at now, tags included.
@@ -215,21 +221,38 @@ func (c *Cache) applyTag(tag string, kind wire.Kind, at int64) {
 	}
 }
 
-// persistTag merges the in-process record of tag into its L2 record.
+// persistTag merges the in-process record of tag into its L2 record; a
+// change that L2 did not take is replayed when L2 is back.
 func (c *Cache) persistTag(ctx context.Context, o *options, tag string) error {
+	ok, err := c.l2Call(ctx, o, "set", tagKeyPrefix+tag, func() error { return c.writeTagRecord(ctx, tag) })
+	if !ok && err == nil {
+		c.recoverLater(&pendingChange{kind: changeTag, key: tag})
+	}
+	return err
+}
+
+// writeTagRecord reads the L2 record of tag afresh, whatever is cached —
+// another instance may have raised the other field meanwhile, and a write
+// must only ever raise both — merges it into the in-process one and writes
+// the result.
+func (c *Cache) writeTagRecord(ctx context.Context, tag string) error {
 	key := tagKeyPrefix + tag
-	// Read L2 afresh, whatever is cached: another instance may have raised the
-	// other field meanwhile, and a write must only ever raise both.
 	ts := c.tags.state(tag)
-	ts.loadedAt.Store(0)
-	c.tag(ctx, o, tag)
+	raw, found, err := c.l2.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	now := c.st.b.now()
+	if found {
+		c.mergeTagRecord(ts, tag, raw, now)
+	}
+	ts.loadedAt.Store(now)
 	rec := tagRecord{DeletedAt: ts.deletedAt.Load(), ExpiredAt: ts.expiredAt.Load()}
-	e := &entry{value: rec, createdAt: c.st.b.now()}
+	e := &entry{value: rec, createdAt: now}
 	if err := encodeEntry(c.st.serializer, e); err != nil {
 		return fmt.Errorf("bento: store %q: encoding tag %q: %w", c.st.name, tag, err)
 	}
-	_, err := c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, 0) })
-	return err
+	return c.l2.Set(ctx, key, e.raw, 0)
 }
 
 func isTagKey(key string) (tag string, ok bool) { return strings.CutPrefix(key, tagKeyPrefix) }

@@ -122,6 +122,8 @@ func (o Options) NewClient() goredis.UniversalClient {
 			Password:              o.Password,
 			TLSConfig:             tlsConfig,
 			DialTimeout:           o.DialTimeout,
+			DialerRetries:         dialAttempts,
+			MaxRetries:            commandRetries,
 			ContextTimeoutEnabled: true,
 		})
 	}
@@ -132,9 +134,20 @@ func (o Options) NewClient() goredis.UniversalClient {
 		DB:                    o.DB,
 		TLSConfig:             tlsConfig,
 		DialTimeout:           o.DialTimeout,
+		DialerRetries:         dialAttempts,
+		MaxRetries:            commandRetries,
 		ContextTimeoutEnabled: true,
 	})
 }
+
+// A client bento opens dials once per attempt and retries a command once
+// (a pooled connection the server dropped): with the store's circuit
+// breaker, an unreachable server then costs one short failure, not the five
+// dials and three retries per command of go-redis's defaults.
+const (
+	dialAttempts   = 1
+	commandRetries = 1
+)
 
 // cluster reports whether o opens a cluster client.
 func (o Options) cluster() bool { return len(o.Addrs) > 1 || o.Cluster }

@@ -82,6 +82,9 @@ func TestOptions_NewClient(t *testing.T) {
 					co.TLSConfig.ServerName != "redis.example" {
 					t.Errorf("NewClient().Options() = %+v; want addrs %q, the credentials, the dial timeout, context deadlines and a clone of the TLS config", co, tt.wantAddrs)
 				}
+				if co.DialerRetries != 1 || co.MaxRetries != 1 {
+					t.Errorf("NewClient(): %d dial attempts, %d command retries; want 1 and 1", co.DialerRetries, co.MaxRetries)
+				}
 			case *goredis.Client:
 				if tt.wantCluster {
 					t.Fatalf("NewClient() = %T; want *goredis.ClusterClient", client)
@@ -91,6 +94,9 @@ func TestOptions_NewClient(t *testing.T) {
 					co.DialTimeout != 2*time.Second || !co.ContextTimeoutEnabled || co.TLSConfig == nil || co.TLSConfig == tlsConfig ||
 					co.TLSConfig.ServerName != "redis.example" {
 					t.Errorf("NewClient().Options() = %+v; want addr %q, db %d, the credentials, the dial timeout, context deadlines and a clone of the TLS config", co, tt.wantAddrs[0], tt.o.DB)
+				}
+				if co.DialerRetries != 1 || co.MaxRetries != 1 {
+					t.Errorf("NewClient(): %d dial attempts, %d command retries; want 1 and 1", co.DialerRetries, co.MaxRetries)
 				}
 			default:
 				t.Fatalf("NewClient() = %T; want a *goredis.Client or a *goredis.ClusterClient", client)
