@@ -309,6 +309,19 @@ func (dr *Driver) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	return nil
 }
 
+// Ping tells whether the database answers: it creates the table if it is
+// missing and reads one row. A store calls it once when it starts.
+func (dr *Driver) Ping(ctx context.Context) error {
+	full := dr.key("__bento:ping")
+	if err := dr.s.ready(ctx); err != nil {
+		return opError("ping", full, err)
+	}
+	if _, _, err := dr.s.adapter.Get(ctx, full); err != nil {
+		return opError("ping", full, err)
+	}
+	return nil
+}
+
 // Has reports whether key holds a value that has not expired. Like Get, it
 // deletes a row that it finds expired.
 func (dr *Driver) Has(ctx context.Context, key string) (bool, error) {
@@ -660,6 +673,7 @@ func unknownAdapter(name string) error {
 var (
 	_ bento.L2Driver      = (*Driver)(nil)
 	_ bento.L2BatchDriver = (*Driver)(nil)
+	_ bento.Pinger        = (*Driver)(nil)
 	_ bento.Pruner        = (*Driver)(nil)
 	_ bento.Validator     = (*Driver)(nil)
 

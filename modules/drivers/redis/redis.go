@@ -325,6 +325,15 @@ func (dr *Driver) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	return nil
 }
 
+// Ping tells whether the server answers (PING); a store calls it once when
+// it starts.
+func (dr *Driver) Ping(ctx context.Context) error {
+	if err := dr.c.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping: %w", err)
+	}
+	return nil
+}
+
 // Has reports whether key holds a value (EXISTS).
 func (dr *Driver) Has(ctx context.Context, key string) (bool, error) {
 	k := dr.key(key)
@@ -652,6 +661,7 @@ func qk(k string) string {
 var (
 	_ bento.L2Driver      = (*Driver)(nil)
 	_ bento.L2BatchDriver = (*Driver)(nil)
+	_ bento.Pinger        = (*Driver)(nil)
 	_ bento.Validator     = (*Driver)(nil)
 
 	_ caddy.Provisioner     = (*Driver)(nil)
