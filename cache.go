@@ -122,11 +122,14 @@ func (c *Cache) usable() error {
 func (c *Cache) newEntry(key string, value any, o *options) (*entry, error) {
 	now := c.st.b.now()
 	e := &entry{value: value, createdAt: max(now, c.st.lastInvalidation.Load()+1)}
-	if o.ttl > 0 {
-		e.expiresAt = now + max(o.ttl.Milliseconds(), 1)
-	}
+	if ms := o.ttl.Milliseconds(); o.ttl > 0 && ms < foreverMillis-now {
+		e.expiresAt = now + max(ms, 1)
+	} // else never: past what an envelope (a JavaScript Date) can hold
 	if len(o.tags) > 0 {
 		e.tags = dedupe(o.tags)
+		if len(e.tags) > MaxEntryTags {
+			return nil, fmt.Errorf("%w: store %q: key %q: %d tags; an entry carries at most %d", ErrInvalidTag, c.st.name, qualified(c.path, key), len(e.tags), MaxEntryTags)
+		}
 	}
 	if (c.l2 != nil && !o.skipL2Write) || c.st.encodeL1 {
 		if err := encodeEntry(c.st.serializer, e); err != nil {
@@ -439,7 +442,7 @@ func (c *Cache) l1Store(key string, e *entry, now int64, o *options) {
 	if c.l1 == nil {
 		return
 	}
-	c.l1.Set(key, e, time.Duration(e.remaining(now, o.grace.Milliseconds()))*time.Millisecond)
+	c.l1.Set(key, e, millis(e.remaining(now, o.grace.Milliseconds())))
 }
 
 func dedupe(tags []string) []string {

@@ -99,6 +99,9 @@ func decodeEntry[T any](s Serializer, raw []byte) (*entry, error) {
 	if env.CreatedAt == 0 && env.LogicalExpiration == 0 {
 		return nil, fmt.Errorf("not a bento entry (no logicalExpiration, no createdAt)")
 	}
+	if len(env.Tags) > MaxEntryTags {
+		return nil, fmt.Errorf("the entry carries %d tags, more than the %d an entry may carry", len(env.Tags), MaxEntryTags)
+	}
 	return fromEnvelope(&env, raw), nil
 }
 

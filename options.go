@@ -1,6 +1,7 @@
 package bento
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -251,13 +252,31 @@ func (o *options) clone() *options {
 	return &c
 }
 
-// physicalTTL is what drivers are handed: ttl + grace, or 0 (never) for a
-// forever entry. BentoCache hands grace alone; see BEHAVIOUR.md.
+// physicalTTL is what drivers are handed: ttl + grace (saturated at the
+// largest Duration), or 0 (never) for a forever entry. BentoCache hands
+// grace alone; see BEHAVIOUR.md.
 func (o *options) physicalTTL() time.Duration {
 	if o.ttl <= 0 {
 		return 0
 	}
-	return max(o.ttl+o.grace, time.Millisecond) // the logical expiry's resolution
+	return max(addSaturated(o.ttl, o.grace), time.Millisecond) // the logical expiry's resolution
+}
+
+// addSaturated returns a + b for non-negative durations, or the largest
+// Duration when the sum would overflow.
+func addSaturated(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// millis returns ms milliseconds as a Duration, saturated at the largest one.
+func millis(ms int64) time.Duration {
+	if ms > int64(math.MaxInt64/time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // staleTTL is how long an entry made stale by Expire stays usable: the

@@ -38,6 +38,16 @@ type tagRecord struct {
 	ExpiredAt int64 `json:"expiredAt" msgpack:"expiredAt"`
 }
 
+// MaxEntryTags is the most tags one entry may carry. A write with more is an
+// error wrapping [ErrInvalidTag]; an entry read from L2 with more is corrupt
+// (a miss and an error event), so that one entry cannot make every read of
+// it fetch thousands of tag records.
+const MaxEntryTags = 256
+
+// maxTagStates bounds the tag states a namespace keeps in memory before it
+// forgets the ones it can do without (see tagStates.sweep).
+const maxTagStates = 10_000
+
 // tagRecheck is how long a tag record read from L2 is trusted when the store
 // has no bus to announce changes: a tag invalidation made by another instance
 // is seen within this time.
@@ -67,15 +77,47 @@ func atomicMax(a *atomic.Int64, v int64) {
 
 // tagStates holds the tag states of one namespace.
 type tagStates struct {
-	m sync.Map // tag → *tagState
+	m       sync.Map // tag → *tagState
+	n       atomic.Int64
+	sweepMu sync.Mutex
 }
 
 func (t *tagStates) state(tag string) *tagState {
 	if v, ok := t.m.Load(tag); ok {
 		return v.(*tagState)
 	}
-	v, _ := t.m.LoadOrStore(tag, &tagState{})
+	v, loaded := t.m.LoadOrStore(tag, &tagState{})
+	if !loaded && t.n.Add(1) > maxTagStates {
+		t.sweep(v.(*tagState))
+	}
 	return v.(*tagState)
+}
+
+// sweep bounds the states kept: past maxTagStates it forgets the tags never
+// invalidated (what a later read needs of them, it reads again), and past
+// twice that, also those whose record came from L2 (read again too). The
+// tags invalidated here and not yet read back stay: for a store without L2
+// they are the only record. keep is the state being handed out.
+func (t *tagStates) sweep(keep *tagState) {
+	if !t.sweepMu.TryLock() {
+		return // another caller is sweeping
+	}
+	defer t.sweepMu.Unlock()
+	for _, fromL2Too := range []bool{false, true} {
+		if t.n.Load() <= maxTagStates || (fromL2Too && t.n.Load() <= 2*maxTagStates) {
+			return
+		}
+		t.m.Range(func(k, v any) bool {
+			ts := v.(*tagState)
+			clean := ts.deletedAt.Load() == 0 && ts.expiredAt.Load() == 0 && ts.seq.Load() == 0
+			if ts != keep && (clean || (fromL2Too && ts.loadedAt.Load() != 0)) {
+				if t.m.CompareAndDelete(k, v) {
+					t.n.Add(-1)
+				}
+			}
+			return true
+		})
+	}
 }
 
 // lookup returns the state of tag, or nil when nothing is known of it.
@@ -103,7 +145,7 @@ func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
 		return ts
 	}
 	now := c.st.b.now()
-	if at := ts.loadedAt.Load(); at != 0 && (c.st.bus != nil || now-at < tagRecheck) {
+	if c.tagKnown(ts, now) {
 		return ts
 	}
 	var raw []byte
@@ -141,11 +183,59 @@ func (c *Cache) mergeTagRecord(ts *tagState, tag string, raw []byte, now int64) 
 	ts.merge(r)
 }
 
+// tagKnown reports whether ts, as read from L2, may be trusted at now
+// without reading its record again: always when a bus keeps it current,
+// otherwise for tagRecheck.
+func (c *Cache) tagKnown(ts *tagState, now int64) bool {
+	at := ts.loadedAt.Load()
+	return at != 0 && (c.st.bus != nil || now-at < tagRecheck)
+}
+
+// loadTags reads, in one batch where the L2 driver can, the records of those
+// of tags that are not known yet, so that judging an entry with many tags
+// costs one round trip, not one per tag.
+func (c *Cache) loadTags(ctx context.Context, o *options, tags []string) {
+	bd, ok := c.l2.(L2BatchDriver)
+	if !ok || len(tags) < 2 {
+		return
+	}
+	now := c.st.b.now()
+	var need, keys []string
+	for _, t := range tags {
+		if !c.tagKnown(c.tags.state(t), now) {
+			need = append(need, t)
+			keys = append(keys, tagKeyPrefix+t)
+		}
+	}
+	if len(need) < 2 {
+		return
+	}
+	var values [][]byte
+	// Named by a tag key, so that a failure stays out of events as every
+	// tag-record failure does.
+	if ok, _ := c.l2Call(ctx, o, "get_many", keys[0], func() (err error) {
+		values, err = bd.GetMany(ctx, keys)
+		return err
+	}); !ok {
+		return // each tag is read on its own below, or known later
+	}
+	for i, t := range need {
+		ts := c.tags.state(t)
+		if values[i] != nil {
+			c.mergeTagRecord(ts, t, values[i], now)
+		}
+		ts.loadedAt.Store(now)
+	}
+}
+
 // judge says whether e is fresh, stale or gone at now, tags included.
 func (c *Cache) judge(ctx context.Context, o *options, key string, e *entry, now int64) entryState {
 	s := stateFresh
 	if !e.fresh(now) {
 		s = stateStale
+	}
+	if c.l2 != nil {
+		c.loadTags(ctx, o, e.tags)
 	}
 	for _, t := range e.tags {
 		ts := c.tag(ctx, o, t)

@@ -71,6 +71,7 @@ var l1Cases = []l1Case{
 	{name: "Set/NilValue", run: l1SetNil},
 	{name: "Set/KeepsValueAsGiven", run: l1SetKeepsValue},
 	{name: "Set/TTL", run: l1SetTTL},
+	{name: "Set/ExtremeTTL", rootOnly: true, run: l1SetExtremeTTL},
 	{name: "Set/OverwriteTTL", run: l1SetOverwriteTTL},
 	{name: "RemainingTTL/Forever", run: l1RemainingForever},
 	{name: "RemainingTTL/WithTTL", run: l1RemainingWithTTL},

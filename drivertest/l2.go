@@ -73,6 +73,7 @@ var l2Cases = []l2Case{
 	{name: "Set/Overwrite", run: l2SetOverwrite},
 	{name: "Set/TTL", run: l2SetTTL},
 	{name: "Set/OverwriteTTL", run: l2SetOverwriteTTL},
+	{name: "Set/ExtremeTTL", rootOnly: true, run: l2SetExtremeTTL},
 	{name: "Has", run: l2Has},
 	{name: "Pull/ReturnsAndRemoves", run: l2PullReturnsAndRemoves},
 	{name: "Pull/Missing", run: l2PullMissing},

@@ -58,8 +58,13 @@ func expiresAt(now time.Time, ttl time.Duration) int64 {
 	if ttl <= 0 {
 		return 0
 	}
-	ns := now.Add(ttl).UnixNano()
-	return (ns + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	// In milliseconds, rounded up: a UnixNano would overflow past 2262.
+	t := now.Add(ttl)
+	ms := t.UnixMilli()
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		ms++
+	}
+	return ms
 }
 
 // encodeEntry returns the content of the file of full key k.

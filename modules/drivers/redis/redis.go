@@ -619,7 +619,10 @@ func setCmd(ctx context.Context, key string, value []byte, ttl time.Duration) *g
 	if ttl <= 0 {
 		return goredis.NewStatusCmd(ctx, "set", key, value)
 	}
-	ms := (ttl + time.Millisecond - 1) / time.Millisecond
+	ms := ttl / time.Millisecond // rounded up below; ttl + 1ms - 1 would overflow
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
 	return goredis.NewStatusCmd(ctx, "set", key, value, "px", int64(ms))
 }
 
