@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -122,5 +124,104 @@ func TestLifetimes_Saturate(t *testing.T) {
 				})
 			})
 		}
+	}
+}
+
+// settle collects garbage until f reports true or a deadline passes:
+// cleanups run on their own goroutine after a collection.
+func settle(f func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// TestNamespaces_Reclaimed pins that a namespace nobody holds is forgotten:
+// 50,000 misses in 50,000 namespaces leave neither their entries nor their
+// memory behind, in a store with an L2 and one without.
+func TestNamespaces_Reclaimed(t *testing.T) {
+	for _, shape := range []string{"L1", "L1L2"} {
+		t.Run(shape, func(t *testing.T) {
+			st := bento.NewStore().UseL1(memory.New(memory.Options{MaxItems: 1000}))
+			if shape == "L1L2" {
+				st.UseL2(mapstore.NewL2(mapstore.L2Options{}))
+			}
+			b := newBento(t, st)
+			var before runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			ctx := t.Context()
+			for i := range 50_000 {
+				if _, found, err := bento.Get[string](ctx, b.Namespace("ns"+strconv.Itoa(i)), "k"); found || err != nil {
+					t.Fatalf("Get in a new namespace = found %t, %v; want a miss", found, err)
+				}
+			}
+			if !settle(func() bool { return bento.NamespaceCount(b) < 100 }) {
+				t.Errorf("namespaces held after 50,000 misses in as many namespaces no caller holds: %d; want fewer than 100", bento.NamespaceCount(b))
+			}
+			var after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 8<<20 {
+				t.Errorf("the heap grew by %d MiB over 50,000 namespaces no longer held; want under 8 MiB", grew>>20)
+			}
+		})
+	}
+}
+
+// TestNamespaces_TagInvalidationsOutliveTheCache: in a store without L2 a
+// namespace's tag invalidations exist only in memory, so the namespace stays
+// after its last caller let go: an entry invalidated by tag does not come
+// back.
+func TestNamespaces_TagInvalidationsOutliveTheCache(t *testing.T) {
+	b := newBento(t, bento.NewStore(bento.TTL(time.Hour)).UseL1(memory.New(memory.Options{})))
+	ctx := t.Context()
+	func() {
+		users := b.Namespace("users")
+		if err := users.Set(ctx, "k", "v", bento.Tags("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := users.DeleteByTag(ctx, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for range 5 {
+		runtime.GC()
+	}
+	if _, found, err := bento.Get[string](ctx, b.Namespace("users"), "k"); found || err != nil {
+		t.Errorf("Get(users, k) after DeleteByTag(x) and a collection = found %t, %v; want a miss", found, err)
+	}
+}
+
+// TestTags_StatesBounded: reading entries that carry 30,000 distinct tags
+// never invalidated leaves at most about MaxTagStates tag states, while the
+// state of an invalidated tag stays.
+func TestTags_StatesBounded(t *testing.T) {
+	b := newBento(t, bento.NewStore(bento.TTL(time.Hour)).UseL1(memory.New(memory.Options{})))
+	c := b.Default()
+	ctx := t.Context()
+	if err := c.Set(ctx, "kept", "v", bento.Tags("gone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteByTag(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * bento.MaxTagStates {
+		k := "k" + strconv.Itoa(i)
+		if err := c.Set(ctx, k, "v", bento.Tags("t"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		_, _, _ = bento.Get[string](ctx, c, k)
+	}
+	if n := bento.TagStateCount(c); n > bento.MaxTagStates+1 {
+		t.Errorf("tag states after reading entries with %d distinct tags = %d; want at most %d", 3*bento.MaxTagStates, n, bento.MaxTagStates+1)
+	}
+	if _, found, err := bento.Get[string](ctx, c, "kept"); found || err != nil {
+		t.Errorf("Get(kept), tagged with the invalidated tag, after the sweeps = found %t, %v; want a miss", found, err)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"go.uber.org/zap"
 )
@@ -62,7 +64,13 @@ type store struct {
 	breaker  breaker
 	recovery *recovery // failed L2 changes to replay; nil: off, or no L2
 
-	namespaces sync.Map // path → *Cache
+	// namespaces maps a path to its Cache, weakly: a namespace that no caller
+	// holds and that keeps nothing it cannot read again is reclaimed by the
+	// garbage collector, so that memory follows the namespaces in use, not
+	// every name ever seen. pinned holds the ones that must stay (see pin).
+	namespaces sync.Map // path → weak.Pointer[Cache]
+	nsMu       sync.Mutex
+	pinned     sync.Map // path → *Cache
 	root       *Cache
 
 	// lastInvalidation is the unix ms of the last tag invalidation made here;
@@ -207,8 +215,13 @@ func (st *store) close() error {
 // cache returns the Cache of a namespace path, creating it on first use (also
 // for namespaces this instance only hears of through the bus).
 func (st *store) cache(path string) *Cache {
-	if c, ok := st.namespaces.Load(path); ok {
-		return c.(*Cache)
+	if c := st.openNamespace(path); c != nil {
+		return c
+	}
+	st.nsMu.Lock()
+	defer st.nsMu.Unlock()
+	if c := st.openNamespace(path); c != nil {
+		return c
 	}
 	c := &Cache{st: st, path: path, l1: st.l1, l2: st.l2}
 	if path != "" {
@@ -219,17 +232,40 @@ func (st *store) cache(path string) *Cache {
 			c.l2 = c.l2.Namespace(path)
 		}
 	}
-	actual, _ := st.namespaces.LoadOrStore(path, c)
-	return actual.(*Cache)
+	wp := weak.Make(c)
+	st.namespaces.Store(path, wp)
+	runtime.AddCleanup(c, st.forgetNamespace, namespaceRef{path, wp})
+	return c
 }
+
+// namespaceRef names a reclaimed namespace for forgetNamespace.
+type namespaceRef struct {
+	path string
+	wp   weak.Pointer[Cache]
+}
+
+// openNamespace returns the Cache of path if one is in use.
+func (st *store) openNamespace(path string) *Cache {
+	if v, ok := st.namespaces.Load(path); ok {
+		return v.(weak.Pointer[Cache]).Value()
+	}
+	return nil
+}
+
+// forgetNamespace drops the entry of a reclaimed namespace, unless a new
+// Cache took its place.
+func (st *store) forgetNamespace(r namespaceRef) { st.namespaces.CompareAndDelete(r.path, r.wp) }
+
+// pin keeps c alive for as long as the store: for state that exists nowhere
+// else, such as the tag invalidations of a store without L2.
+func (st *store) pin(c *Cache) { st.pinned.LoadOrStore(c.path, c) }
 
 // under calls f for every namespace opened here that lies under path
 // (itself included; every namespace for the root).
 func (st *store) under(path string, f func(*Cache)) {
 	st.namespaces.Range(func(k, v any) bool {
-		p := k.(string)
-		if path == "" || p == path || (len(p) > len(path) && p[:len(path)] == path && p[len(path)] == ':') {
-			f(v.(*Cache))
+		if c := v.(weak.Pointer[Cache]).Value(); c != nil && under(k.(string), path) {
+			f(c)
 		}
 		return true
 	})

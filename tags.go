@@ -301,8 +301,12 @@ func (c *Cache) invalidateTags(ctx context.Context, tags []string, kind wire.Kin
 	return errors.Join(errs...)
 }
 
-// applyTag records an invalidation of tag at time at.
+// applyTag records an invalidation of tag at time at. Without an L2 the
+// record exists only here: the namespace stays for as long as the store.
 func (c *Cache) applyTag(tag string, kind wire.Kind, at int64) {
+	if c.l2 == nil {
+		c.st.pin(c)
+	}
 	ts := c.tags.state(tag)
 	if kind == wire.KindDelete {
 		atomicMax(&ts.deletedAt, at)
