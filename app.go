@@ -23,6 +23,11 @@ func init() { caddy.RegisterModule(App{}) }
 type App struct {
 	ManagerConfig
 
+	// Make the bento routes of Caddy's admin API read-only: GET answers,
+	// PUT, POST and DELETE get 403. It does not protect the values, which
+	// GET still shows, nor the rest of Caddy's admin API. Default: false.
+	AdminReadOnly bool `json:"admin_read_only,omitempty"`
+
 	b      *Bento
 	counts map[string]*Counters // per store, from the manager's events
 }
