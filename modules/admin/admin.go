@@ -23,11 +23,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/abridge"
 )
 
 func init() { caddy.RegisterModule(API{}) }
@@ -78,9 +78,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 		if allow := a.allowed(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			return apiError(http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed on %s: use %s",
-				abridge(r.Method), abridge(r.URL.Path), strings.Join(allow, " or ")))
+				abridge.String(r.Method), abridge.String(r.URL.Path), strings.Join(allow, " or ")))
 		}
-		return apiError(http.StatusNotFound, fmt.Errorf("no bento admin route for %s %s", abridge(r.Method), abridge(r.URL.Path)))
+		return apiError(http.StatusNotFound, fmt.Errorf("no bento admin route for %s %s", abridge.String(r.Method), abridge.String(r.URL.Path)))
 	}
 	var err error
 	a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), errKey{}, &err)))
@@ -119,7 +119,7 @@ func (a *API) handle(f func(r *http.Request, app *bento.App) (any, error)) http.
 			}
 			if app.AdminReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
 				return apiError(http.StatusForbidden, fmt.Errorf("%s %s: the bento admin API is read-only (admin_read_only is set in the bento app)",
-					r.Method, abridge(r.URL.Path)))
+					r.Method, abridge.String(r.URL.Path)))
 			}
 			v, err := f(r, app)
 			if err != nil {
@@ -291,21 +291,6 @@ func decode(r *http.Request, v any) error {
 		return apiError(http.StatusRequestEntityTooLarge, fmt.Errorf("request body: larger than the limit of %d bytes (%d MiB)", tooLarge.Limit, tooLarge.Limit>>20))
 	}
 	return apiError(http.StatusBadRequest, fmt.Errorf("request body: %w", err))
-}
-
-// maxQuoted is the length past which abridge shortens user input.
-const maxQuoted = 64
-
-// abridge shortens user input for an error message.
-func abridge(s string) string {
-	if len(s) <= maxQuoted {
-		return s
-	}
-	cut := maxQuoted
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + fmt.Sprintf("… (%d bytes)", len(s))
 }
 
 // statusOf maps bento's errors to HTTP statuses.
