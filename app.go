@@ -11,8 +11,8 @@ import (
 func init() { caddy.RegisterModule(App{}) }
 
 // App is the Caddy app "bento": the stores of a running server, configured
-// under apps.bento with the JSON of [ManagerConfig]. Other Caddy modules reach
-// a store by name:
+// under apps.bento with the JSON of [ManagerConfig] and the fields below.
+// Other Caddy modules reach a store by name:
 //
 //	a, err := ctx.App("bento")
 //	c, err := a.(*bento.App).Use("main")
