@@ -152,3 +152,46 @@ func TestCaddyfile_WrongLayer(t *testing.T) {
 		t.Errorf("LoadJSON = %v; want the wrong layer named", err)
 	}
 }
+
+// FuzzCaddyfile adapts arbitrary text as the body of the bento global
+// option and loads what adapts: each step must succeed or return an error,
+// never panic. The seed corpus, in testdata/fuzz/FuzzCaddyfile, holds the
+// documented options and the hostile ones (a second block, bad sizes and
+// counts, long values).
+func FuzzCaddyfile(f *testing.F) {
+	f.Add("store main {\n\tttl 1h\n\tl1 memory {\n\t\tmax_size 64MiB\n\t}\n\tbus memory\n\tserializer msgpack\n}")
+	f.Fuzz(func(t *testing.T, body string) {
+		src := "{\n\tbento {\n" + body + "\n\t}\n}\n"
+		out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			return
+		}
+		var cfg struct {
+			Apps map[string]json.RawMessage `json:"apps"`
+		}
+		if err := json.Unmarshal(out, &cfg); err != nil {
+			t.Fatalf("adapted config %s is not JSON: %v", out, err)
+		}
+		app, ok := cfg.Apps["bento"]
+		if !ok {
+			return
+		}
+		var a bento.App
+		if err := json.Unmarshal(app, &a); err != nil {
+			t.Fatalf("adapted app %s does not decode as the bento app: %v", app, err)
+		}
+		b, err := bento.LoadJSON(t.Context(), mustJSON(t, a.ManagerConfig))
+		if err == nil {
+			_ = b.Close()
+		}
+	})
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
