@@ -2,14 +2,11 @@ package msgpack
 
 import (
 	"bytes"
-	"context"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bentocache/bento"
-	"github.com/bentocache/bento/internal/mapstore"
+	"github.com/bentocache/bento/internal/serialtest"
 )
 
 // nested is depth one-element arrays around a nil.
@@ -116,66 +113,12 @@ func TestSerializer_DecodingBombs(t *testing.T) {
 		"Str32Of4G":   {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'},
 		"Nested16MiB": nested(16 << 20),
 	}
-	reads := map[string]func(ctx context.Context, c *bento.Cache) (bool, error){
-		"Any": func(ctx context.Context, c *bento.Cache) (bool, error) {
-			_, found, err := bento.Get[any](ctx, c, "k")
-			return found, err
-		},
-		"Slice": func(ctx context.Context, c *bento.Cache) (bool, error) {
-			_, found, err := bento.Get[[]int](ctx, c, "k")
-			return found, err
-		},
-		"Map": func(ctx context.Context, c *bento.Cache) (bool, error) {
-			_, found, err := bento.Get[map[string]any](ctx, c, "k")
-			return found, err
-		},
-	}
+	inputs := make(map[string][]byte)
 	for name, bomb := range bombs {
-		for _, wrap := range []string{"Bare", "InEnvelope"} {
-			data := bomb
-			if wrap == "InEnvelope" {
-				data = envelopeAround(bomb)
-			}
-			for rname, read := range reads {
-				t.Run(name+"/"+wrap+"/"+rname, func(t *testing.T) {
-					l2 := mapstore.NewL2(mapstore.L2Options{})
-					b, err := bento.New(bento.Config{Stores: map[string]*bento.Store{
-						"main": bento.NewStore().UseL2(l2).UseSerializer(Serializer{}),
-					}})
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer b.Close()
-					var events []bento.Event
-					b.On(func(e bento.Event) {
-						if e.Kind == bento.EventError {
-							events = append(events, e)
-						}
-					})
-					ctx := t.Context()
-					if err := l2.Set(ctx, "bento:k", data, 0); err != nil {
-						t.Fatal(err)
-					}
-					var before, after runtime.MemStats
-					runtime.ReadMemStats(&before)
-					found, err := read(ctx, b.Default())
-					runtime.ReadMemStats(&after)
-					if found || err != nil {
-						t.Errorf("Get(ctx, %q) of a %d-byte bomb = found %t, %v; want a miss", "k", len(data), found, err)
-					}
-					if len(events) != 1 || !strings.Contains(events[0].Err.Error(), "undecodable l2 entry") {
-						t.Errorf("error events = %v; want one saying the entry is undecodable", events)
-					}
-					if _, ok, _ := l2.Get(ctx, "bento:k"); ok {
-						t.Error("the bomb is still in L2; want a corrupt entry deleted")
-					}
-					if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
-						t.Errorf("Get of a %d-byte bomb allocated %d bytes; want well under 64 MiB", len(data), n)
-					}
-				})
-			}
-		}
+		inputs[name+"/Bare"] = bomb
+		inputs[name+"/InEnvelope"] = envelopeAround(bomb)
 	}
+	serialtest.HostileL2(t, Serializer{}, inputs, func(int) uint64 { return 64 << 20 })
 }
 
 // envelope mirrors the root's entry envelope, which is unexported.
