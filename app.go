@@ -11,8 +11,8 @@ import (
 func init() { caddy.RegisterModule(App{}) }
 
 // App is the Caddy app "bento": the stores of a running server, configured
-// under apps.bento with the JSON of [ManagerConfig]. Other Caddy modules reach
-// a store by name:
+// under apps.bento with the JSON of [ManagerConfig] and the fields below.
+// Other Caddy modules reach a store by name:
 //
 //	a, err := ctx.App("bento")
 //	c, err := a.(*bento.App).Use("main")
@@ -22,6 +22,11 @@ func init() { caddy.RegisterModule(App{}) }
 // pools, so a reload keeps both.
 type App struct {
 	ManagerConfig
+
+	// Make the bento routes of Caddy's admin API read-only: GET answers,
+	// PUT, POST and DELETE get 403. It does not protect the values, which
+	// GET still shows, nor the rest of Caddy's admin API. Default: false.
+	AdminReadOnly bool `json:"admin_read_only,omitempty"`
 
 	b      *Bento
 	counts map[string]*Counters // per store, from the manager's events

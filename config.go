@@ -15,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
+
+	"github.com/bentocache/bento/internal/abridge"
 )
 
 // ManagerConfig is the JSON form of a manager: what [LoadJSON] reads and what
@@ -103,6 +105,16 @@ type OptionsConfig struct {
 	L2RecoveryQueue *int `json:"l2_recovery_queue,omitempty"`
 }
 
+// Validate reports a value that no store accepts, naming its JSON field.
+// Durations are checked where the options are applied (a negative TTL is an
+// [ErrInvalidOption] of [New]).
+func (oc *OptionsConfig) Validate() error {
+	if n := oc.RetryQueueSize; n != nil && *n < -1 {
+		return fmt.Errorf("field \"retry_queue_size\": %d is not a bound: want a number of messages, 0 for no bound or -1 for no retry queue", *n)
+	}
+	return nil
+}
+
 // options turns the JSON form into options, in a fixed order.
 func (oc *OptionsConfig) options() []Option {
 	var opts []Option
@@ -164,7 +176,7 @@ func (s *Size) UnmarshalJSON(b []byte) error {
 	}
 	var n int64
 	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("invalid size %s: want a number of bytes or a string such as \"64MiB\"", b)
+		return fmt.Errorf("invalid size %s: want a whole number of bytes or a string such as \"64MiB\"", abridge.String(string(b)))
 	}
 	*s = Size(n)
 	return nil
@@ -174,7 +186,7 @@ func (s *Size) UnmarshalJSON(b []byte) error {
 func ParseSize(s string) (Size, error) {
 	n, err := humanize.ParseBytes(s)
 	if err != nil || n > 1<<62 {
-		return 0, fmt.Errorf("invalid size %q: want a number of bytes with an optional unit, such as \"64MiB\"", s)
+		return 0, fmt.Errorf("invalid size %s: want a number of bytes with an optional unit, such as \"64MiB\"", abridge.Quote(s))
 	}
 	return Size(n), nil
 }
@@ -211,6 +223,9 @@ func Load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger) (*Bento, er
 	if len(mc.Defaults) > 0 {
 		var oc OptionsConfig
 		if err := decodeStrict(expand(mc.Defaults), &oc); err != nil {
+			return nil, fmt.Errorf("bento: config: defaults: %w", err)
+		}
+		if err := oc.Validate(); err != nil {
 			return nil, fmt.Errorf("bento: config: defaults: %w", err)
 		}
 		if oc.BusChannel != "" {
@@ -262,6 +277,9 @@ func loadStore(cctx caddy.Context, name string, raw json.RawMessage) (*Store, er
 	cctx.Context = context.WithValue(cctx.Context, storeNameKey{}, name)
 	var sc StoreConfig
 	if err := decodeStrict(raw, &sc); err != nil {
+		return nil, err
+	}
+	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
 	st := NewStore(sc.options()...)
@@ -408,6 +426,14 @@ func unknownModule(id string) error {
 	return fmt.Errorf("%w %q: it is not compiled in; build a binary that has it with: xbento build --with <the Go module that registers %s>",
 		ErrUnknownModule, id, id)
 }
+
+// UnmarshalStrict decodes the JSON object data into the struct v field by
+// field, as bento decodes its own config: an error names the field it is
+// about (field "max_size": invalid size "-1KiB": …), and an unknown field is
+// an error that lists the known ones. A module calls it from its
+// UnmarshalJSON, on a type without that method, so that the errors of its
+// field types (a [Size]) say which field was wrong.
+func UnmarshalStrict(data []byte, v any) error { return decodeStrict(data, v) }
 
 // decodeStrict decodes a JSON object into the struct v field by field, so
 // that an error names its field, and rejects unknown fields.

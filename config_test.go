@@ -92,6 +92,20 @@ func TestLoadJSON_Errors(t *testing.T) {
 			[]string{"defaults", "bus_channel"}, nil},
 		{"InvalidModuleOption", `{"stores": {"s": {"l1": {"driver": "memory", "max_items": -5}}}}`,
 			[]string{`store "s"`, "max_items must not be negative"}, nil},
+		{"NegativeSize", `{"stores": {"s": {"l1": {"driver": "memory", "max_size": "-1KiB"}}}}`,
+			[]string{`field "l1"`, `field "max_size"`, `invalid size "-1KiB"`}, nil},
+		{"HugeSize", `{"stores": {"s": {"l1": {"driver": "memory", "max_entry_size": "1e30"}}}}`,
+			[]string{`field "max_entry_size"`, `invalid size "1e30"`}, nil},
+		{"HugeSizeNumber", `{"stores": {"s": {"l1": {"driver": "memory", "max_entry_size": 1e30}}}}`,
+			[]string{`field "max_entry_size"`, `invalid size 1e30`}, nil},
+		{"SizePast64Bits", `{"stores": {"s": {"l1": {"driver": "memory", "max_size": "16EiB"}}}}`,
+			[]string{`field "max_size"`, `invalid size "16EiB"`}, nil},
+		{"LongSize", `{"stores": {"s": {"l1": {"driver": "memory", "max_size": "` + strings.Repeat("9", 1<<20) + `x"}}}}`,
+			[]string{`field "max_size"`, "… (1048577 bytes)"}, nil},
+		{"NegativeRetryQueue", `{"stores": {"s": {"l1": {"driver": "memory"}, "retry_queue_size": -7}}}`,
+			[]string{`store "s"`, `field "retry_queue_size"`, "-7 is not a bound"}, nil},
+		{"NegativeRetryQueueInDefaults", `{"defaults": {"retry_queue_size": -2}, "stores": {"s": {"l1": {"driver": "memory"}}}}`,
+			[]string{"defaults", `field "retry_queue_size"`, "-2 is not a bound"}, nil},
 		{"NoStores", `{}`, []string{"no stores"}, nil},
 		{"NotJSON", `{"stores": `, []string{"config"}, nil},
 	}
@@ -104,8 +118,11 @@ func TestLoadJSON_Errors(t *testing.T) {
 			}
 			for _, s := range tt.says {
 				if !strings.Contains(err.Error(), s) {
-					t.Errorf("LoadJSON error %q does not say %q", err, s)
+					t.Errorf("LoadJSON error %.300q does not say %q", err, s)
 				}
+			}
+			if len(err.Error()) > 1000 {
+				t.Errorf("LoadJSON error is %d bytes long; want user input abridged", len(err.Error()))
 			}
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("LoadJSON error %q is not %v", err, tt.is)

@@ -78,7 +78,11 @@ func fromEnvelope[T any](env *envelope[T], raw []byte) *entry {
 	if exp >= foreverMillis {
 		exp = 0
 	}
-	return &entry{value: env.Value, raw: raw, expiresAt: exp, createdAt: env.CreatedAt, tags: env.Tags}
+	tags := env.Tags
+	if len(tags) == 0 {
+		tags = nil // "tags": [] is untagged too (servable needs nil)
+	}
+	return &entry{value: env.Value, raw: raw, expiresAt: exp, createdAt: env.CreatedAt, tags: tags}
 }
 
 func encodeEntry(s Serializer, e *entry) error {

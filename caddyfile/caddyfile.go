@@ -6,6 +6,7 @@
 //	{
 //		bento {
 //			default main
+//			admin_read_only
 //			defaults {
 //				ttl   30m
 //				grace 6h
@@ -38,17 +39,23 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/abridge"
 )
 
 func init() { httpcaddyfile.RegisterGlobalOption("bento", parseGlobal) }
 
-// parseGlobal parses the "bento" global option into the app's JSON.
-func parseGlobal(d *cfile.Dispenser, _ any) (any, error) {
+// parseGlobal parses the "bento" global option into the app's JSON. A
+// second bento block is an error: its stores would replace the first's.
+func parseGlobal(d *cfile.Dispenser, existing any) (any, error) {
 	d.Next() // the option name
+	if existing != nil {
+		return nil, d.Errf("a second bento block: there is one bento app, so put every store in the first bento block")
+	}
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	mc := bento.ManagerConfig{Stores: make(map[string]json.RawMessage)}
+	app := bento.App{ManagerConfig: bento.ManagerConfig{Stores: make(map[string]json.RawMessage)}}
+	mc := &app.ManagerConfig
 	var warnings []caddyconfig.Warning
 	for d.NextBlock(0) {
 		switch d.Val() {
@@ -56,6 +63,18 @@ func parseGlobal(d *cfile.Dispenser, _ any) (any, error) {
 			if !d.Args(&mc.Default) {
 				return nil, d.ArgErr()
 			}
+		case "admin_read_only":
+			on := true
+			if d.NextArg() {
+				var err error
+				if on, err = strconv.ParseBool(d.Val()); err != nil {
+					return nil, d.Errf("admin_read_only: want true, false or nothing, got %s", abridge.Quote(d.Val()))
+				}
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			app.AdminReadOnly = on
 		case "defaults":
 			var oc bento.OptionsConfig
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -81,13 +100,13 @@ func parseGlobal(d *cfile.Dispenser, _ any) (any, error) {
 			}
 			mc.Stores[name] = caddyconfig.JSON(sc, &warnings)
 		default:
-			return nil, d.Errf("unknown bento option %q (want default, defaults or store)", d.Val())
+			return nil, d.Errf("unknown bento option %s (want admin_read_only, default, defaults or store)", abridge.Quote(d.Val()))
 		}
 	}
 	if len(mc.Stores) == 0 {
 		return nil, d.Err("bento: no store defined: add store <name> { … }")
 	}
-	return httpcaddyfile.App{Name: "bento", Value: caddyconfig.JSON(mc, &warnings)}, nil
+	return httpcaddyfile.App{Name: "bento", Value: caddyconfig.JSON(app, &warnings)}, nil
 }
 
 // parseStore parses the block of one store.
@@ -159,7 +178,7 @@ func parseOption(d *cfile.Dispenser, oc *bento.OptionsConfig) error {
 	dur := func(dst **caddy.Duration) error {
 		v, err := caddy.ParseDuration(arg)
 		if err != nil {
-			return d.Errf("%s: invalid duration %q: %v", name, arg, err)
+			return d.Errf("%s: invalid duration %s: %s", name, abridge.Quote(arg), abridge.String(err.Error()))
 		}
 		cd := caddy.Duration(v)
 		*dst = &cd
@@ -190,7 +209,7 @@ func parseOption(d *cfile.Dispenser, oc *bento.OptionsConfig) error {
 	case "suppress_l2_errors":
 		on, err := strconv.ParseBool(arg)
 		if err != nil {
-			return d.Errf("%s: want true or false, got %q", name, arg)
+			return d.Errf("%s: want true or false, got %s", name, abridge.Quote(arg))
 		}
 		oc.SuppressL2Errors = &on
 	case "bus_channel":
@@ -198,11 +217,14 @@ func parseOption(d *cfile.Dispenser, oc *bento.OptionsConfig) error {
 	case "retry_queue_size":
 		n, err := strconv.Atoi(arg)
 		if err != nil {
-			return d.Errf("%s: want a whole number, got %q", name, arg)
+			return d.Errf("%s: want a whole number, got %s", name, abridge.Quote(arg))
 		}
 		oc.RetryQueueSize = &n
+		if err := oc.Validate(); err != nil {
+			return d.Errf("%w", err)
+		}
 	default:
-		return d.Errf("unknown store option %q", name)
+		return d.Errf("unknown store option %s", abridge.Quote(name))
 	}
 	return nil
 }

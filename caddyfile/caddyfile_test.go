@@ -97,6 +97,16 @@ func TestCaddyfile_Errors(t *testing.T) {
 		{"MissingModuleName", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1\n\t\t}\n\t}\n}\n",
 			[]string{"Caddyfile:4", "l1 needs a module name"}},
 		{"NoStore", "{\n\tbento {\n\t}\n}\n", []string{"no store"}},
+		{"SecondBlock", "{\n\tbento {\n\t\tstore a {\n\t\t\tl1 memory\n\t\t}\n\t}\n\tbento {\n\t\tstore b {\n\t\t\tl1 memory\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:7", "a second bento block", "put every store in the first bento block"}},
+		{"NegativeRetryQueue", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\tretry_queue_size -7\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", "retry_queue_size", "-7 is not a bound"}},
+		{"NegativeSize", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory {\n\t\t\t\tmax_entry_size -1KiB\n\t\t\t}\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", "max_entry_size", `"-1KiB"`}},
+		{"LongValue", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\tttl " + strings.Repeat("9", 1<<20) + "\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", "ttl: invalid duration", "… (1048576 bytes)"}},
+		{"BadReadOnly", "{\n\tbento {\n\t\tadmin_read_only maybe\n\t\tstore s {\n\t\t\tl1 memory\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:3", `admin_read_only: want true, false or nothing, got "maybe"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,10 +116,27 @@ func TestCaddyfile_Errors(t *testing.T) {
 			}
 			for _, s := range tt.says {
 				if !strings.Contains(err.Error(), s) {
-					t.Errorf("adapt error %q does not say %q", err, s)
+					t.Errorf("adapt error %.300q does not say %q", err, s)
 				}
 			}
+			if len(err.Error()) > 1000 {
+				t.Errorf("adapt error is %d bytes long; want user input abridged", len(err.Error()))
+			}
 		})
+	}
+}
+
+// TestCaddyfile_AdminReadOnly: the option reaches the app's JSON.
+func TestCaddyfile_AdminReadOnly(t *testing.T) {
+	for src, want := range map[string]bool{"admin_read_only": true, "admin_read_only false": false, "": false} {
+		app, err := adapt(t, "{\n\tbento {\n\t\t"+src+"\n\t\tstore s {\n\t\t\tl1 memory\n\t\t}\n\t}\n}\n")
+		if err != nil {
+			t.Fatalf("adapt(%q) = %v", src, err)
+		}
+		var got bento.App
+		if err := json.Unmarshal(app, &got); err != nil || got.AdminReadOnly != want || len(got.Stores) != 1 {
+			t.Errorf("adapt(%q) = %s (%v); want admin_read_only %t and the store", src, app, err, want)
+		}
 	}
 }
 
@@ -124,4 +151,47 @@ func TestCaddyfile_WrongLayer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `field "l2": module "bento.drivers.memory" is not an L2 driver`) {
 		t.Errorf("LoadJSON = %v; want the wrong layer named", err)
 	}
+}
+
+// FuzzCaddyfile adapts arbitrary text as the body of the bento global
+// option and loads what adapts: each step must succeed or return an error,
+// never panic. The seed corpus, in testdata/fuzz/FuzzCaddyfile, holds the
+// documented options and the hostile ones (a second block, bad sizes and
+// counts, long values).
+func FuzzCaddyfile(f *testing.F) {
+	f.Add("store main {\n\tttl 1h\n\tl1 memory {\n\t\tmax_size 64MiB\n\t}\n\tbus memory\n\tserializer msgpack\n}")
+	f.Fuzz(func(t *testing.T, body string) {
+		src := "{\n\tbento {\n" + body + "\n\t}\n}\n"
+		out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			return
+		}
+		var cfg struct {
+			Apps map[string]json.RawMessage `json:"apps"`
+		}
+		if err := json.Unmarshal(out, &cfg); err != nil {
+			t.Fatalf("adapted config %s is not JSON: %v", out, err)
+		}
+		app, ok := cfg.Apps["bento"]
+		if !ok {
+			return
+		}
+		var a bento.App
+		if err := json.Unmarshal(app, &a); err != nil {
+			t.Fatalf("adapted app %s does not decode as the bento app: %v", app, err)
+		}
+		b, err := bento.LoadJSON(t.Context(), mustJSON(t, a.ManagerConfig))
+		if err == nil {
+			_ = b.Close()
+		}
+	})
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

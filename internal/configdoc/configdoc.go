@@ -56,7 +56,7 @@ func Render(root string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"ManagerConfig", "StoreConfig", "OptionsConfig"} {
+	for _, name := range []string{"App", "ManagerConfig", "StoreConfig", "OptionsConfig"} {
 		t := typeDoc(rootPkg, name)
 		if t == nil {
 			return nil, fmt.Errorf("configdoc: type bento.%s not found", name)

@@ -10,6 +10,9 @@
 //	POST   /bento/stores/{store}/clear?namespace=users
 //	POST   /bento/stores/{store}/tags/delete?namespace=users  {"tags": ["t"]}
 //	POST   /bento/stores/{store}/tags/expire?namespace=users  {"tags": ["t"]}
+//
+// With admin_read_only set in the bento app, only the GET routes answer; the
+// others get 403. A request body is one JSON object of at most 8 MiB.
 package admin
 
 import (
@@ -19,16 +22,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/abridge"
 )
 
 func init() { caddy.RegisterModule(API{}) }
 
-// maxBody bounds a request body.
+// maxBody bounds a request body; a larger one answers 413.
 const maxBody = 8 << 20
+
+// methods are the methods some bento route answers, in the order an Allow
+// header lists them.
+var methods = []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete}
 
 // API is the admin router of bento. Module ID: admin.api.bento. Caddy loads
 // it with the admin endpoint; it finds the bento app of the running config
@@ -61,33 +70,69 @@ func (a *API) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/bento/", Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
-// serve dispatches to the mux and turns a miss of the mux into a JSON error.
+// serve dispatches to the mux and turns a miss of the mux into a JSON error:
+// 405 with an Allow header when the path has routes for other methods, 404
+// when it has none.
 func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 	if _, pattern := a.mux.Handler(r); pattern == "" {
-		return apiError(http.StatusNotFound, fmt.Errorf("no bento admin route for %s %s", r.Method, r.URL.Path))
+		if allow := a.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return apiError(http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed on %s: use %s",
+				abridge.String(r.Method), abridge.String(r.URL.Path), strings.Join(allow, " or ")))
+		}
+		return apiError(http.StatusNotFound, fmt.Errorf("no bento admin route for %s %s", abridge.String(r.Method), abridge.String(r.URL.Path)))
 	}
 	var err error
 	a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), errKey{}, &err)))
 	return err
 }
 
+// allowed returns the methods that have a route for the path of r.
+func (a *API) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range methods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := a.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
 // errKey carries, through the mux, where a handler puts its error for
 // Caddy's admin server to render as JSON.
 type errKey struct{}
 
-// handle adapts a handler that returns a value or an error.
+// handle adapts a handler that returns a value or an error. It bounds the
+// request body, refuses writes when the app is read-only, and encodes the
+// answer before writing it, so that a value JSON cannot show is an error
+// answer, not half a body.
 func (a *API) handle(f func(r *http.Request, app *bento.App) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		errp := r.Context().Value(errKey{}).(*error)
-		app, err := a.app()
-		if err == nil {
-			var v any
-			if v, err = f(r, app); err == nil {
-				w.Header().Set("Content-Type", "application/json")
-				err = json.NewEncoder(w).Encode(v)
+		*errp = func() error {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			app, err := a.app()
+			if err != nil {
+				return err
 			}
-		}
-		*errp = err
+			if app.AdminReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+				return apiError(http.StatusForbidden, fmt.Errorf("%s %s: the bento admin API is read-only (admin_read_only is set in the bento app)",
+					r.Method, abridge.String(r.URL.Path)))
+			}
+			v, err := f(r, app)
+			if err != nil {
+				return err
+			}
+			body, err := json.Marshal(v)
+			if err != nil {
+				return apiError(http.StatusUnprocessableEntity, fmt.Errorf("the answer cannot be shown as JSON (a value stored by another writer, such as NaN or an infinity?): %w", err))
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, err = w.Write(append(body, '\n'))
+			return err
+		}()
 	})
 }
 
@@ -228,14 +273,24 @@ func (a *API) tags(r *http.Request, app *bento.App) (any, error) {
 	return map[string]any{"tags": req.Tags}, nil
 }
 
-// decode reads a JSON body strictly.
+// decode reads a JSON body strictly: one object with known fields, nothing
+// after it, at most maxBody bytes (http.MaxBytesReader, set by handle).
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return apiError(http.StatusBadRequest, fmt.Errorf("request body: %w", err))
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err = dec.Token(); err == io.EOF {
+			return nil
+		} else if err == nil {
+			err = errors.New("more than one JSON value")
+		}
+		err = fmt.Errorf("data after the JSON value: %w", err)
 	}
-	return nil
+	if tooLarge, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return apiError(http.StatusRequestEntityTooLarge, fmt.Errorf("request body: larger than the limit of %d bytes (%d MiB)", tooLarge.Limit, tooLarge.Limit>>20))
+	}
+	return apiError(http.StatusBadRequest, fmt.Errorf("request body: %w", err))
 }
 
 // statusOf maps bento's errors to HTTP statuses.

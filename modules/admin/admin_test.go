@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 	_ "github.com/bentocache/bento/modules/admin"
 	_ "github.com/bentocache/bento/modules/buses/memory"
 	_ "github.com/bentocache/bento/modules/drivers/memory"
+	_ "github.com/bentocache/bento/modules/serializers/msgpack"
 )
 
 func freeAddr(t *testing.T) string {
@@ -141,7 +143,7 @@ func TestAPI(t *testing.T) {
 		{"PUT", "/main/keys/k", `{"valu": 1}`, http.StatusBadRequest, `unknown field "valu"`},
 		{"POST", "/main/tags/delete", `{"tags": []}`, http.StatusBadRequest, "no tag given"},
 		{"POST", "/main/tags/explode", `{"tags": ["t"]}`, http.StatusNotFound, "unknown tag action"},
-		{"PATCH", "/main/keys/k", `{}`, http.StatusNotFound, "no bento admin route"},
+		{"PATCH", "/main/nope", `{}`, http.StatusNotFound, "no bento admin route"},
 	}
 	for _, e := range errorsWanted {
 		status, out := call(t, e.method, base+e.path, e.body)
@@ -149,6 +151,113 @@ func TestAPI(t *testing.T) {
 		if status != e.status || !strings.Contains(msg, e.says) {
 			t.Errorf("%s %s = %d %v; want %d with an error saying %q", e.method, e.path, status, out, e.status, e.says)
 		}
+	}
+}
+
+// TestAPI_Hostile sends the requests of a hostile or careless client: each
+// gets a 4xx that says what was wrong, and the store is untouched.
+func TestAPI_Hostile(t *testing.T) {
+	admin := freeAddr(t)
+	run(t, admin, app)
+	base := "http://" + admin + "/bento/stores"
+	huge := `{"value": "` + strings.Repeat("x", 8<<20) + `"}`
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		says                     string
+	}{
+		{"TrailingGarbage", "PUT", "/main/keys/k", `{"value": 1} garbage`, http.StatusBadRequest, "data after the JSON value: invalid character 'g'"},
+		{"TwoValues", "PUT", "/main/keys/k", `{"value": 1}{"value": 2}`, http.StatusBadRequest, "data after the JSON value: more than one JSON value"},
+		{"TrailingTags", "POST", "/main/tags/delete", `{"tags": ["t"]} []`, http.StatusBadRequest, "data after the JSON value"},
+		{"TooLarge", "PUT", "/main/keys/k", huge, http.StatusRequestEntityTooLarge, "larger than the limit of 8388608 bytes (8 MiB)"},
+		{"WrongMethodOnKey", "PATCH", "/main/keys/k", `{}`, http.StatusMethodNotAllowed, "method PATCH not allowed on /bento/stores/main/keys/k: use GET or PUT or DELETE"},
+		{"WrongMethodOnClear", "GET", "/main/clear", "", http.StatusMethodNotAllowed, "use POST"},
+		{"LongPath", "GET", "/" + strings.Repeat("p", 10_000), "", http.StatusNotFound, "… (10014 bytes)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, out := call(t, tt.method, base+tt.path, tt.body)
+			msg, _ := out["error"].(string)
+			if status != tt.status || !strings.Contains(msg, tt.says) {
+				t.Errorf("%s %s = %d %.200v; want %d with an error saying %q", tt.method, tt.name, status, out, tt.status, tt.says)
+			}
+		})
+	}
+	if _, out := call(t, "GET", base+"/main/keys/k", ""); out["found"] != false {
+		t.Errorf("GET after the rejected writes = %v; want not found", out)
+	}
+	allow := map[string]string{"/main/keys/k": "GET, PUT, DELETE", "/main/clear": "POST", "": "GET"}
+	for path, want := range allow {
+		req, _ := http.NewRequestWithContext(t.Context(), "PATCH", base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Allow"); resp.StatusCode != http.StatusMethodNotAllowed || got != want {
+			t.Errorf("PATCH %s = %d, Allow %q; want 405, Allow %q", path, resp.StatusCode, got, want)
+		}
+	}
+}
+
+// TestAPI_Unshowable: a value that JSON cannot show (NaN, an infinity,
+// stored by a Go writer on a msgpack store) answers 422, not 500.
+func TestAPI_Unshowable(t *testing.T) {
+	admin := freeAddr(t)
+	run(t, admin, `{"stores": {"main": {"l1": {"driver": "memory"}, "serializer": {"serializer": "msgpack"}}}}`)
+	a, err := caddy.ActiveContext().AppIfConfigured("bento")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := a.(*bento.App).Use("main")
+	for key, v := range map[string]any{"nan": math.NaN(), "inf": math.Inf(1), "neginf": []any{math.Inf(-1)}} {
+		if err := c.Set(t.Context(), key, v); err != nil {
+			t.Fatalf("Set(%q, %v) = %v", key, v, err)
+		}
+		status, out := call(t, "GET", "http://"+admin+"/bento/stores/main/keys/"+key, "")
+		msg, _ := out["error"].(string)
+		if status != http.StatusUnprocessableEntity || !strings.Contains(msg, "cannot be shown as JSON") {
+			t.Errorf("GET %s = %d %v; want 422 saying the value cannot be shown as JSON", key, status, out)
+		}
+	}
+}
+
+// TestAPI_ReadOnly: with admin_read_only, the GET routes answer and every
+// write is refused with 403.
+func TestAPI_ReadOnly(t *testing.T) {
+	admin := freeAddr(t)
+	run(t, admin, strings.Replace(app, `"default": "main",`, `"default": "main", "admin_read_only": true,`, 1))
+	a, err := caddy.ActiveContext().AppIfConfigured("bento")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := a.(*bento.App).Use("main")
+	if err := c.Set(t.Context(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + admin + "/bento/stores"
+	if status, out := call(t, "GET", base+"/main/keys/k", ""); status != http.StatusOK || out["value"] != "v" {
+		t.Errorf("GET key = %d %v; want 200 with the value", status, out)
+	}
+	if status, _ := call(t, "GET", base, ""); status != http.StatusOK {
+		t.Errorf("GET stores = %d; want 200", status)
+	}
+	writes := []struct{ method, path, body string }{
+		{"PUT", "/main/keys/k", `{"value": "w"}`},
+		{"DELETE", "/main/keys/k", ""},
+		{"POST", "/main/clear", ""},
+		{"POST", "/main/tags/delete", `{"tags": ["t"]}`},
+		{"POST", "/main/tags/expire", `{"tags": ["t"]}`},
+	}
+	for _, w := range writes {
+		status, out := call(t, w.method, base+w.path, w.body)
+		msg, _ := out["error"].(string)
+		if status != http.StatusForbidden || !strings.Contains(msg, "read-only") {
+			t.Errorf("%s %s = %d %v; want 403 saying the API is read-only", w.method, w.path, status, out)
+		}
+	}
+	if v, found, _ := bento.Get[string](t.Context(), c, "k"); !found || v != "v" {
+		t.Errorf("Get after refused writes = %q, %t; want \"v\" untouched", v, found)
 	}
 }
 

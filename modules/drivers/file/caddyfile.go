@@ -8,6 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/bentocache/bento/internal/abridge"
 )
 
 // UnmarshalCaddyfile sets the driver up from a Caddyfile block. The
@@ -92,15 +94,18 @@ func oneArg(d *caddyfile.Dispenser) (string, error) {
 }
 
 // parseMode parses a permission written in octal: "0640", "640" or
-// "0o640". The empty string is 0, the default. Whether the bits make sense
-// is Validate's job.
+// "0o640". The empty string is 0, the default; a written zero ("0000") is an
+// error, not the default. Whether other bits make sense is Validate's job.
 func parseMode(s string) (fs.FileMode, error) {
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O"), 8, 32)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not an octal permission such as \"0640\"", s)
+		return 0, fmt.Errorf("%s is not an octal permission such as \"0640\"", abridge.Quote(s))
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%s grants no permission at all, not even the owner's: leave it out for the default, or give one such as \"0640\"", abridge.Quote(s))
 	}
 	return fs.FileMode(n), nil
 }

@@ -63,6 +63,7 @@ func TestDriver_UnmarshalCaddyfileErrors(t *testing.T) {
 		{"PruneIntervalBad", "file /a {\n\tprune_interval soon\n}", []string{"Testfile:2", `prune_interval: invalid duration "soon"`}},
 		{"FileModeNoArg", "file /a {\n\tfile_mode\n}", []string{"Testfile:2", "wrong argument count"}},
 		{"FileModeBad", "file /a {\n\tfile_mode rw-r-----\n}", []string{"Testfile:2", `file_mode: "rw-r-----" is not an octal permission`}},
+		{"FileModeZero", "file /a {\n\tfile_mode 0000\n}", []string{"Testfile:2", `file_mode: "0000" grants no permission at all`}},
 		{"DirModeBad", "file /a {\n\tdir_mode 0789\n}", []string{"Testfile:2", `dir_mode: "0789" is not an octal permission`}},
 		{"SyncArg", "file /a {\n\tsync true\n}", []string{"Testfile:2", "wrong argument count"}},
 		{"UnknownOption", "file /a {\n\tdirectroy /b\n}", []string{"Testfile:2", `unknown file driver option "directroy"`}},
@@ -99,6 +100,8 @@ func TestParseMode(t *testing.T) {
 		{"rw", 0, false},
 		{"-600", 0, false},
 		{"8", 0, false},
+		{"0000", 0, false}, // no permission at all: not the default
+		{"0o0", 0, false},
 		{"077777777777", 0, false}, // past 32 bits
 	}
 	for _, tt := range tests {

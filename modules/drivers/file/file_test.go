@@ -940,6 +940,8 @@ func TestModule_LoadJSONErrors(t *testing.T) {
 		{"BadDuration", `{"driver": "file", "directory": "` + dir + `", "prune_interval": "soon"}`, []string{"bento.drivers.file", `"soon"`}},
 		{"NegativeInterval", `{"driver": "file", "directory": "` + dir + `", "prune_interval": "-1m"}`, []string{"file: prune_interval must not be negative"}},
 		{"FileModeNotOctal", `{"driver": "file", "directory": "` + dir + `", "file_mode": "rw-r-----"}`, []string{`file: file_mode: "rw-r-----" is not an octal permission`}},
+		{"FileModeZero", `{"driver": "file", "directory": "` + dir + `", "file_mode": "0000"}`, []string{`file: file_mode: "0000" grants no permission at all`}},
+		{"DirModeZero", `{"driver": "file", "directory": "` + dir + `", "dir_mode": "0"}`, []string{`file: dir_mode: "0" grants no permission at all`}},
 		{"DirModeLocksOut", `{"driver": "file", "directory": "` + dir + `", "dir_mode": "0600"}`, []string{"file: dir_mode must be permission bits that give the owner every permission"}},
 		{"EveryProblem", `{"driver": "file", "file_mode": "x", "dir_mode": "y"}`, []string{"file_mode", "dir_mode", "directory is required"}},
 		{"UnknownField", `{"driver": "file", "directroy": "` + dir + `"}`, []string{"bento.drivers.file", "directroy"}},

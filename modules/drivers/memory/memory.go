@@ -20,6 +20,7 @@
 package memory
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -206,6 +207,13 @@ func (dr *Driver) Provision(ctx caddy.Context) error {
 	s.o = o // the options of this driver, for Validate
 	dr.s, dr.pool, dr.prefix, dr.keyPrefix = s, l, o.Prefix, keys.ClearPrefix(o.Prefix)
 	return nil
+}
+
+// UnmarshalJSON reads the module's JSON fields one by one, so that an
+// invalid value names its field (field "max_size": invalid size "-1KiB").
+func (dr *Driver) UnmarshalJSON(b []byte) error {
+	type fields Driver // the fields without this method
+	return bento.UnmarshalStrict(b, (*fields)(dr))
 }
 
 // Cleanup releases the driver's share of its cache.
@@ -506,4 +514,5 @@ var (
 	_ caddy.Validator       = (*Driver)(nil)
 	_ caddy.CleanerUpper    = (*Driver)(nil)
 	_ caddyfile.Unmarshaler = (*Driver)(nil)
+	_ json.Unmarshaler      = (*Driver)(nil)
 )

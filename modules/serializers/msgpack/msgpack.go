@@ -40,8 +40,14 @@ func (Serializer) Marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Unmarshal decodes MessagePack data into v.
+// Unmarshal decodes MessagePack data into v. Data must be one value, whose
+// containers claim no more elements than data holds and nest at most 10,000
+// deep: bytes read from a shared L2 may come from anyone, and a header that
+// claims four billion elements is refused before anything is allocated.
 func (Serializer) Unmarshal(data []byte, v any) error {
+	if err := checkValue(data); err != nil {
+		return err
+	}
 	dec := vmsgpack.NewDecoder(bytes.NewReader(data))
 	dec.SetCustomStructTag("json")
 	return dec.Decode(v)
