@@ -90,12 +90,15 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "bento", New: func() caddy.Module { return new(App) }}
 }
 
-// Provision builds the manager and its stores from the app's config.
+// Provision builds the manager and its stores from the app's config. Its
+// errors name the config path from the top of Caddy's config
+// (apps.bento.stores.main.l1) and, since caddy already says "provision
+// bento", start without bento's own prefix.
 func (a *App) Provision(ctx caddy.Context) error {
 	if len(a.Stores) == 0 {
-		return errors.New("bento: app has no stores: add at least one under \"stores\"")
+		return errors.New("app has no stores: add at least one under apps.bento.stores")
 	}
-	b, err := Load(ctx, &a.ManagerConfig, ctx.Logger())
+	b, err := load(ctx, &a.ManagerConfig, ctx.Logger(), "apps.bento")
 	if err != nil {
 		return err
 	}

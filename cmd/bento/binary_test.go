@@ -109,12 +109,12 @@ func TestBinary_ValidateExamples(t *testing.T) {
 // invalidExamples maps each file of examples/invalid to what bento
 // validate must say about it.
 var invalidExamples = map[string][]string{
-	"unknown-module.json":      {`"bento.drivers.cassandra"`, "xbento build --with"},
-	"wrong-layer.json":         {`field "l1"`, `"bento.drivers.database" is not an L1 driver`},
-	"bad-duration.json":        {`store "main"`, `field "ttl"`},
+	"unknown-module.json":      {`apps.bento.stores.main.l2: unknown module "bento.drivers.cassandra"`, "xbento build --with"},
+	"wrong-layer.json":         {`apps.bento.stores.main.l1: module "bento.drivers.database" is not an L1 driver`},
+	"bad-duration.json":        {`provision bento: config: apps.bento.stores.main.ttl: invalid duration "ten minutes"`},
 	"bad-size.json":            {"bento.drivers.memory", `invalid size "big"`},
-	"unknown-field.json":       {`unknown field "max_itemz"`},
-	"missing-option.json":      {`field "l2"`, "directory is required"},
+	"unknown-field.json":       {`unknown field "max_itemz"; did you mean "max_items"? known fields: max_entry_size, max_items, max_size, prefix`},
+	"missing-option.json":      {`apps.bento.stores.main.l2: module "bento.drivers.file": file: directory is required`},
 	"bad-duration.Caddyfile":   {"bad-duration.Caddyfile:5", "ttl", `"soon"`},
 	"unknown-module.Caddyfile": {"unknown-module.Caddyfile:4", `"bento.drivers.cassandra"`, "xbento build --with"},
 }
