@@ -135,7 +135,8 @@ func (a *App) Counters(name string) *Counters { return a.counts[name] }
 
 // StoreLayers describes the layers of the store called name: for each of
 // "l1", "l2", "bus" and "serializer" that it has, the module ID (or the Go
-// type of a driver that is not a module).
+// type of a driver that is not a module). The default serializer is the
+// module bento.serializers.json.
 func (a *App) StoreLayers(name string) map[string]string {
 	st := a.b.stores[name]
 	if st == nil {
@@ -146,7 +147,9 @@ func (a *App) StoreLayers(name string) map[string]string {
 		if v == nil {
 			return
 		}
-		if id := caddy.GetModuleID(v); id != "" {
+		if _, std := v.(jsonSerializer); std {
+			out[layer] = "bento.serializers.json" // the module is this serializer
+		} else if id := caddy.GetModuleID(v); id != "" {
 			out[layer] = id
 		} else {
 			out[layer] = fmt.Sprintf("%T", v)

@@ -106,8 +106,9 @@ func TestAPI(t *testing.T) {
 	main := list[0].(map[string]any)
 	layers := main["layers"].(map[string]any)
 	counters := main["counters"].(map[string]any)
-	if main["name"] != "main" || main["default"] != true || layers["l1"] != "bento.drivers.memory" || layers["bus"] != "bento.buses.memory" {
-		t.Errorf("store main = %v; want default, l1 bento.drivers.memory, bus bento.buses.memory", main)
+	if main["name"] != "main" || main["default"] != true || layers["l1"] != "bento.drivers.memory" || layers["bus"] != "bento.buses.memory" ||
+		layers["serializer"] != "bento.serializers.json" {
+		t.Errorf("store main = %v; want default, l1 bento.drivers.memory, bus bento.buses.memory, serializer bento.serializers.json (the default)", main)
 	}
 	if counters["writes"] != float64(1) || counters["l1_hits"].(float64) < 1 {
 		t.Errorf("counters of main = %v; want 1 write and at least 1 l1 hit", counters)
