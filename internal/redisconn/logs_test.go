@@ -2,7 +2,6 @@ package redisconn
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,19 +10,9 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-)
 
-// deadAddr returns an address where nothing listens.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
+	"github.com/bentocache/bento/internal/testenv"
+)
 
 // pingDead pings a client that bento opens on addr, where nothing listens,
 // so that go-redis logs its failed dials.
@@ -43,14 +32,14 @@ func pingDead(t *testing.T, addr string) {
 func TestRouteLogs(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	release := RouteLogs(zap.New(core))
-	pingDead(t, deadAddr(t))
+	pingDead(t, testenv.ClosedAddr(t))
 	if logs.FilterLoggerName("go-redis").FilterMessageSnippet("failed to dial").Len() == 0 {
 		t.Errorf("after a failed dial the routed logger holds %v; want go-redis's \"failed to dial\" line", logs.All())
 	}
 	release()
 	release() // twice is fine
 	n := logs.Len()
-	pingDead(t, deadAddr(t))
+	pingDead(t, testenv.ClosedAddr(t))
 	if logs.Len() != n {
 		t.Errorf("after release the logger got %v; want nothing more", logs.All()[n:])
 	}
@@ -62,7 +51,7 @@ func TestRouteLogs(t *testing.T) {
 // check runs in a child process.
 func TestRouteLogs_SilentWithoutLogger(t *testing.T) {
 	if os.Getenv("BENTO_REDISCONN_CHILD") == "1" {
-		pingDead(t, deadAddr(t))
+		pingDead(t, testenv.ClosedAddr(t))
 		return
 	}
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestRouteLogs_SilentWithoutLogger$", "-test.count=1")

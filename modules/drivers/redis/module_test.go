@@ -91,7 +91,7 @@ func provision(t *testing.T, dr *redis.Driver) error {
 }
 
 func TestDriver_ProvisionDoesNoIO(t *testing.T) {
-	dr := &redis.Driver{Addrs: []string{closedAddr(t)}, DialTimeout: caddy.Duration(time.Second), Prefix: "p"}
+	dr := &redis.Driver{Addrs: []string{testenv.ClosedAddr(t)}, DialTimeout: caddy.Duration(time.Second), Prefix: "p"}
 	start := time.Now()
 	if err := provision(t, dr); err != nil {
 		t.Fatalf("Provision() = %v; want <nil>", err)
