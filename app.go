@@ -95,12 +95,15 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "bento", New: func() caddy.Module { return new(App) }}
 }
 
-// Provision builds the manager and its stores from the app's config.
+// Provision builds the manager and its stores from the app's config. Its
+// errors name the config path from the top of Caddy's config
+// (apps.bento.stores.main.l1) and, since caddy already says "provision
+// bento", start without bento's own prefix.
 func (a *App) Provision(ctx caddy.Context) error {
 	if len(a.Stores) == 0 {
-		return errors.New("bento: app has no stores: add at least one under \"stores\"")
+		return errors.New("app has no stores: add at least one under apps.bento.stores")
 	}
-	b, err := Load(ctx, &a.ManagerConfig, ctx.Logger())
+	b, err := load(ctx, &a.ManagerConfig, ctx.Logger(), "apps.bento")
 	if err != nil {
 		return err
 	}
@@ -137,7 +140,8 @@ func (a *App) Counters(name string) *Counters { return a.counts[name] }
 
 // StoreLayers describes the layers of the store called name: for each of
 // "l1", "l2", "bus" and "serializer" that it has, the module ID (or the Go
-// type of a driver that is not a module).
+// type of a driver that is not a module). The default serializer is the
+// module bento.serializers.json.
 func (a *App) StoreLayers(name string) map[string]string {
 	st := a.b.stores[name]
 	if st == nil {
@@ -148,7 +152,9 @@ func (a *App) StoreLayers(name string) map[string]string {
 		if v == nil {
 			return
 		}
-		if id := caddy.GetModuleID(v); id != "" {
+		if _, std := v.(jsonSerializer); std {
+			out[layer] = "bento.serializers.json" // the module is this serializer
+		} else if id := caddy.GetModuleID(v); id != "" {
 			out[layer] = id
 		} else {
 			out[layer] = fmt.Sprintf("%T", v)

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
@@ -110,7 +112,7 @@ type OptionsConfig struct {
 // [ErrInvalidOption] of [New]).
 func (oc *OptionsConfig) Validate() error {
 	if n := oc.RetryQueueSize; n != nil && *n < -1 {
-		return fmt.Errorf("field \"retry_queue_size\": %d is not a bound: want a number of messages, 0 for no bound or -1 for no retry queue", *n)
+		return fmt.Errorf("retry_queue_size: %d is not a bound: want a number of messages, 0 for no bound or -1 for no retry queue", *n)
 	}
 	return nil
 }
@@ -199,7 +201,7 @@ func ParseSize(s string) (Size, error) {
 // manager logs nowhere (use [Load] to give it a logger).
 func LoadJSON(ctx context.Context, data []byte) (*Bento, error) {
 	var mc ManagerConfig
-	if err := decodeStrict(data, &mc); err != nil {
+	if err := decodeStrict("", data, &mc); err != nil {
 		return nil, fmt.Errorf("bento: config: %w", err)
 	}
 	cctx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
@@ -214,34 +216,57 @@ func LoadJSON(ctx context.Context, data []byte) (*Bento, error) {
 
 // Load builds a manager from mc inside a caddy context, which owns the
 // modules it loads (their Cleanup runs when it is cancelled). The Caddy app
-// and [LoadJSON] both use it. A nil logger logs nowhere.
+// and [LoadJSON] both use it. A nil logger logs nowhere. A config error
+// names the JSON path of what was wrong, such as stores.main.l1.
 func Load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger) (*Bento, error) {
+	b, err := load(cctx, mc, logger, "")
+	if err != nil {
+		return nil, fmt.Errorf("bento: %w", err)
+	}
+	return b, nil
+}
+
+// load is [Load] with config paths under root ("apps.bento" in the app)
+// and errors without the "bento: " prefix, for callers that add their own.
+func load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger, root string) (*Bento, error) {
 	cfg := Config{Default: mc.Default, Stores: make(map[string]*Store, len(mc.Stores)), Logger: logger}
 	if logger != nil {
 		cctx.Context = context.WithValue(cctx.Context, loggerKey{}, logger)
 	}
 	if len(mc.Defaults) > 0 {
+		at := jsonPath(root, "defaults")
 		var oc OptionsConfig
-		if err := decodeStrict(expand(mc.Defaults), &oc); err != nil {
-			return nil, fmt.Errorf("bento: config: defaults: %w", err)
+		if err := decodeStrict(at, expand(mc.Defaults), &oc); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
 		}
 		if err := oc.Validate(); err != nil {
-			return nil, fmt.Errorf("bento: config: defaults: %w", err)
+			return nil, fmt.Errorf("config: %s.%w", at, err)
 		}
 		if oc.BusChannel != "" {
-			return nil, errors.New("bento: config: defaults: field \"bus_channel\" applies to one store: set it in the store")
+			return nil, fmt.Errorf("config: %s: \"bus_channel\" applies to one store: set it in the store", at)
 		}
 		cfg.Options = oc.options()
 	}
 	for _, name := range slices.Sorted(maps.Keys(mc.Stores)) {
-		st, err := loadStore(cctx, name, expand(mc.Stores[name]))
+		st, err := loadStore(cctx, jsonPath(jsonPath(root, "stores"), name), name, expand(mc.Stores[name]))
 		if err != nil {
-			return nil, fmt.Errorf("bento: config: store %q: %w", name, err)
+			return nil, fmt.Errorf("config: %w", err)
 		}
 		cfg.Stores[name] = st
 	}
-	return New(cfg)
+	b, err := New(cfg)
+	if err != nil {
+		return nil, unprefixed{err}
+	}
+	return b, nil
 }
+
+// unprefixed is an error of [New] without its "bento: " prefix, for a
+// caller that adds the prefix itself (so that it is said once).
+type unprefixed struct{ err error }
+
+func (e unprefixed) Error() string { return strings.TrimPrefix(e.err.Error(), "bento: ") }
+func (e unprefixed) Unwrap() error { return e.err }
 
 // storeNameKey carries the name of the store whose modules are loading;
 // loggerKey the manager's logger.
@@ -273,14 +298,16 @@ func StoreName(ctx context.Context) string {
 	return name
 }
 
-func loadStore(cctx caddy.Context, name string, raw json.RawMessage) (*Store, error) {
+// loadStore builds the store called name, at path at of the config, from
+// its JSON.
+func loadStore(cctx caddy.Context, at, name string, raw json.RawMessage) (*Store, error) {
 	cctx.Context = context.WithValue(cctx.Context, storeNameKey{}, name)
 	var sc StoreConfig
-	if err := decodeStrict(raw, &sc); err != nil {
+	if err := decodeStrict(at, raw, &sc); err != nil {
 		return nil, err
 	}
 	if err := sc.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s.%w", at, err)
 	}
 	st := NewStore(sc.options()...)
 	layers := []struct {
@@ -325,12 +352,13 @@ func loadStore(cctx caddy.Context, name string, raw json.RawMessage) (*Store, er
 		if len(l.raw) == 0 {
 			continue
 		}
-		v, err := loadModule(cctx, l.namespace, l.key, l.raw)
+		lat := jsonPath(at, l.field)
+		v, err := loadModule(cctx, lat, l.namespace, l.key, l.raw)
 		if err != nil {
-			return nil, fmt.Errorf("field %q: %w", l.field, err)
+			return nil, err
 		}
 		if err := l.use(v); err != nil {
-			return nil, fmt.Errorf("field %q: %w", l.field, err)
+			return nil, fmt.Errorf("%s: %w", lat, err)
 		}
 	}
 	return st, nil
@@ -358,36 +386,64 @@ func wrongLayer(v any, want, field string) error {
 	return fmt.Errorf("module %q is not %s: it serves %s, not %s", id, want, strings.Join(serves, " and "), field)
 }
 
-// loadModule loads the module that raw names under key, in namespace.
-func loadModule(cctx caddy.Context, namespace, key string, raw json.RawMessage) (any, error) {
+// loadModule loads the module that raw, at path at of the config, names
+// under key, in namespace. It checks the module's fields itself before
+// caddy decodes them, so that an unknown field lists the known ones and a
+// duration given as a bare number of nanoseconds is caught.
+func loadModule(cctx caddy.Context, at, namespace, key string, raw json.RawMessage) (any, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, fmt.Errorf("want an object such as {%q: \"<name>\", …}: %w", key, err)
+		return nil, fmt.Errorf("%s: want an object such as {%q: %q, …}: %w", at, key, exampleModule[namespace], jsonError(err))
 	}
 	var name string
 	if err := json.Unmarshal(fields[key], &name); err != nil || name == "" {
-		return nil, fmt.Errorf("missing %q: the name of a %s module, such as {%q: %q}", key, namespace, key, exampleModule[namespace])
+		return nil, fmt.Errorf("%s: missing %q: the name of a %s module, such as {%q: %q}", at, key, namespace, key, exampleModule[namespace])
+	}
+	if strings.Contains(name, "{") {
+		return nil, fmt.Errorf("%s.%s: module name %s holds a placeholder; write the name out, such as %q", at, key, abridge.Quote(name), exampleModule[namespace])
 	}
 	id := namespace + "." + name
-	if _, err := caddy.GetModule(id); err != nil {
-		return nil, unknownModule(id)
+	info, err := caddy.GetModule(id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", at, unknownModule(id))
 	}
 	delete(fields, key)
+	if err := checkFields(at, fmt.Sprintf("module %q: ", id), info.New(), fields); err != nil {
+		return nil, err
+	}
 	rest, err := json.Marshal(fields)
 	if err != nil {
 		return nil, err
 	}
 	v, err := cctx.LoadModuleByID(id, rest)
 	if err != nil {
-		return nil, fmt.Errorf("module %q: %w", id, err)
+		return nil, fmt.Errorf("%s: module %q: %s", at, id, caddyModuleError(id, err))
 	}
 	return v, nil
 }
+
+// caddyModuleError is the message of err, from caddy's LoadModuleByID for
+// module id, without the prefixes that repeat the module ID (caddy flattens
+// the error to text, so nothing is lost).
+func caddyModuleError(id string, err error) string {
+	msg := err.Error()
+	for _, p := range []string{"decoding module config: " + id + ": ", "provision " + id + ": ", id + ": invalid configuration: "} {
+		if rest, ok := strings.CutPrefix(msg, p); ok {
+			msg = rest
+			break
+		}
+	}
+	return strings.TrimPrefix(msg, "json: ")
+}
+
+// moduleKeys are the inline keys that name a module.
+var moduleKeys = map[string]bool{"driver": true, "bus": true, "serializer": true, "adapter": true}
 
 var exampleModule = map[string]string{
 	"bento.drivers":     "memory",
 	"bento.buses":       "redis",
 	"bento.serializers": "msgpack",
+	"bento.adapters":    "sqlite",
 }
 
 // builtinPackages maps bento's own module IDs to the packages that register
@@ -411,49 +467,277 @@ var builtinPackages = map[string]string{
 // compiled into the program.
 var ErrUnknownModule = errors.New("bento: unknown module")
 
-// UnknownModuleError is the error for a module ID that is not compiled in:
-// it wraps [ErrUnknownModule] and shows the xbento line (and, for bento's
-// own modules, the import) that would add it. Modules that load
-// sub-modules use it too.
+// UnknownModuleError is the error for a module ID that is not compiled in.
+// It matches [ErrUnknownModule]; its message (written to sit inside a
+// config error, so without a "bento: " prefix) suggests a known ID of the
+// same namespace within a small edit distance (did you mean "memory"?),
+// lists the IDs compiled in, and for an ID that no known one is close to
+// (plausibly a third-party module) shows the xbento line that would add it.
+// Modules that load sub-modules use it too.
 func UnknownModuleError(id string) error { return unknownModule(id) }
 
+// moduleError is the error of [UnknownModuleError].
+type moduleError struct{ msg string }
+
+func (e *moduleError) Error() string        { return e.msg }
+func (e *moduleError) Is(target error) bool { return target == ErrUnknownModule }
+
 func unknownModule(id string) error {
-	pkg, builtin := builtinPackages[id]
-	if builtin {
-		return fmt.Errorf("%w %q: it is not compiled in; import _ %q, or build a binary that has it with: xbento build --with %s",
-			ErrUnknownModule, id, pkg, pkg)
+	namespace, name := id, ""
+	if i := strings.LastIndexByte(id, '.'); i >= 0 {
+		namespace, name = id[:i], id[i+1:]
 	}
-	return fmt.Errorf("%w %q: it is not compiled in; build a binary that has it with: xbento build --with <the Go module that registers %s>",
-		ErrUnknownModule, id, id)
+	var compiled []string
+	for _, m := range caddy.GetModules(namespace) {
+		compiled = append(compiled, m.ID.Name())
+	}
+	known := fmt.Sprintf("%s modules compiled in: %s", namespace, orNone(compiled))
+	msg := "unknown module " + abridge.Quote(id)
+	if pkg, builtin := builtinPackages[id]; builtin {
+		return &moduleError{fmt.Sprintf("%s: it is not compiled in (%s); import _ %q, or build a binary that has it with: xbento build --with %s",
+			msg, known, pkg, pkg)}
+	}
+	candidates := slices.Clone(compiled)
+	for bid := range builtinPackages {
+		if ns, n, _ := strings.Cut(bid, namespace+"."); ns == "" && n != "" && !strings.Contains(n, ".") {
+			candidates = append(candidates, n)
+		}
+	}
+	if near := closest(name, candidates); near != "" {
+		return &moduleError{fmt.Sprintf("%s: did you mean %q? (%s)", msg, near, known)}
+	}
+	return &moduleError{fmt.Sprintf("%s: it is not compiled in (%s); if a third-party module provides it, build a binary that has it with: xbento build --with <the Go module that registers it>",
+		msg, known)}
+}
+
+// orNone joins names, sorted, or says "none".
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
+}
+
+// closest returns the candidate nearest to s by edit distance, if it is
+// near enough to be a typo of it (at most 2 edits, and fewer than half of
+// s), else "".
+func closest(s string, candidates []string) string {
+	if len(s) > 64 {
+		return ""
+	}
+	best, bestDist := "", 3
+	for _, c := range slices.Sorted(slices.Values(candidates)) {
+		d := levenshtein.ComputeDistance(strings.ToLower(s), c)
+		if d < bestDist && 2*d < max(len(s), len(c)) {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// jsonPath is the path of key inside the object at path at, as written in
+// a jq filter: stores.main.l1, or stores["a.b"] for a key that is not a
+// plain name.
+func jsonPath(at, key string) string {
+	plain := key != "" && len(key) <= 64 && strings.IndexFunc(key, func(r rune) bool {
+		return !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0
+	if at == moduleLevel {
+		at = ""
+	}
+	switch {
+	case !plain:
+		return at + "[" + abridge.Quote(key) + "]"
+	case at == "":
+		return key
+	default:
+		return at + "." + key
+	}
 }
 
 // UnmarshalStrict decodes the JSON object data into the struct v field by
 // field, as bento decodes its own config: an error names the field it is
-// about (field "max_size": invalid size "-1KiB": …), and an unknown field is
-// an error that lists the known ones. A module calls it from its
+// about (max_size: invalid size "-1KiB": …), and an unknown field is an
+// error that lists the known ones. A module calls it from its
 // UnmarshalJSON, on a type without that method, so that the errors of its
 // field types (a [Size]) say which field was wrong.
-func UnmarshalStrict(data []byte, v any) error { return decodeStrict(data, v) }
+func UnmarshalStrict(data []byte, v any) error { return decodeStrict(moduleLevel, data, v) }
 
-// decodeStrict decodes a JSON object into the struct v field by field, so
-// that an error names its field, and rejects unknown fields.
-func decodeStrict(data []byte, v any) error {
+// moduleLevel is the path of a module's own JSON object in decodeStrict: its
+// errors name the field alone, inside the error that names the module.
+const moduleLevel = "\x00module"
+
+// decodeStrict decodes a JSON object, at path at of the config, into the
+// struct v field by field, so that an error names its field, and rejects
+// unknown fields.
+func decodeStrict(at string, data []byte, v any) error {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&fields); err != nil {
-		return fmt.Errorf("want a JSON object: %w", err)
+		return fmt.Errorf("%swant a JSON object: %w", where(at), jsonError(err))
+	}
+	if err := checkFields(at, "", v, fields); err != nil {
+		return err
 	}
 	known := jsonFields(reflect.ValueOf(v).Elem())
 	for name, raw := range fields {
-		f, ok := known[name]
-		if !ok {
-			return fmt.Errorf("unknown field %q (known: %s)", name, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
-		}
-		if err := json.Unmarshal(raw, f.Addr().Interface()); err != nil {
-			return fmt.Errorf("field %q: %w", name, err)
+		if err := json.Unmarshal(raw, known[name].Addr().Interface()); err != nil {
+			return fmt.Errorf("%s: %w", jsonPath(at, name), jsonError(err))
 		}
 	}
 	return nil
+}
+
+// where starts an error about the object at path at: "at: ", naming the
+// config's top level when at is empty, and nothing inside a module's own
+// object (its error names the module already).
+func where(at string) string {
+	switch at {
+	case "":
+		return "top level: "
+	case moduleLevel:
+		return ""
+	}
+	return at + ": "
+}
+
+// checkFields checks the JSON fields meant for v (a pointer to a struct,
+// such as a new module value), at path at of the config: each must be one
+// of v's, and a duration must be a valid one of at least a millisecond. A
+// v that decodes its own JSON is not checked.
+func checkFields(at, what string, v any, fields map[string]json.RawMessage) error {
+	rv := reflect.ValueOf(v)
+	if _, custom := v.(json.Unmarshaler); custom || rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	known := jsonFields(rv.Elem())
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		f, ok := known[name]
+		if !ok {
+			names := slices.Sorted(maps.Keys(known))
+			hint := ""
+			if near := closest(name, names); near != "" {
+				hint = fmt.Sprintf(" did you mean %q?", near)
+			}
+			return fmt.Errorf("%s%sunknown field %s;%s known fields: %s", where(at), what, abridge.Quote(name), hint, orNone(names))
+		}
+		if f.Type() == durationType || f.Type() == reflect.PointerTo(durationType) {
+			// A module's Validate judges its negative durations (some mean "off").
+			if err := checkDuration(fields[name], what != ""); err != nil {
+				return fmt.Errorf("%s: %s%w", jsonPath(at, name), what, err)
+			}
+		}
+	}
+	return nil
+}
+
+var durationType = reflect.TypeFor[caddy.Duration]()
+
+// checkDuration checks a duration in config: a string caddy parses ("30s",
+// "1h30m", "2d"), or a bare number, which counts nanoseconds (caddy's
+// convention). Neither may be negative unless negativeOK, nor under a
+// millisecond unless it is 0: no bento timing is that fine, and a bare
+// number that small is almost always meant as seconds ({"ttl": 600} would
+// be 600ns, so every entry would be gone at once).
+func checkDuration(raw json.RawMessage, negativeOK bool) error {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		d, err := caddy.ParseDuration(s)
+		switch {
+		case err != nil:
+			return fmt.Errorf("invalid duration %s: want a number and a unit, such as \"30s\", \"10m\" or \"6h\"", abridge.Quote(s))
+		case d < 0 && !negativeOK:
+			return fmt.Errorf("must not be negative, got %s", abridge.Quote(s))
+		case d > 0 && d < time.Millisecond:
+			return fmt.Errorf("%s is under 1ms, the finest timing bento keeps: use 0 or at least \"1ms\"", abridge.Quote(s))
+		}
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return fmt.Errorf("want a duration such as \"30s\", got %s", jsonKind(raw))
+	}
+	ns, err := n.Int64()
+	switch {
+	case err != nil:
+		return fmt.Errorf("invalid duration %s: a bare number counts whole nanoseconds; write a string such as \"30s\"", abridge.Quote(n.String()))
+	case ns < 0 && !negativeOK:
+		return fmt.Errorf("must not be negative, got %s", n)
+	case ns > 0 && ns < int64(time.Millisecond):
+		return fmt.Errorf("%s is %s, under 1ms: a bare number counts nanoseconds; write the unit, such as \"%ss\" for %s seconds",
+			n, time.Duration(ns), n, n)
+	}
+	return nil
+}
+
+// jsonError rewrites the errors of encoding/json in the words of a config
+// file: "want a string, got a number" rather than Go type names.
+func jsonError(err error) error {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return fmt.Errorf("want %s, got %s", goKind(te.Type), article(te.Value))
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Errorf("invalid JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return errors.New("the JSON ends too early")
+	}
+	return err
+}
+
+// goKind describes what a Go type takes in JSON.
+func goKind(t reflect.Type) string {
+	if t == durationType {
+		return "a duration such as \"30s\""
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a " + t.String()
+}
+
+// jsonKind names the kind of a JSON value, with its article.
+func jsonKind(raw json.RawMessage) string {
+	switch b := bytes.TrimSpace(raw); {
+	case len(b) == 0:
+		return "nothing"
+	case b[0] == '"':
+		return "a string"
+	case b[0] == '{':
+		return "an object"
+	case b[0] == '[':
+		return "an array"
+	case b[0] == 't' || b[0] == 'f':
+		return "a bool"
+	case b[0] == 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// article puts "a" or "an" before a JSON kind as encoding/json names it.
+func article(kind string) string {
+	switch {
+	case kind == "null":
+		return kind
+	case strings.HasPrefix(kind, "number "):
+		return "the number " + strings.TrimPrefix(kind, "number ")
+	case strings.IndexByte("aeiou", kind[0]) >= 0:
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // jsonFields maps the JSON names of a struct's fields, embedded structs
@@ -479,7 +763,10 @@ func jsonFields(v reflect.Value) map[string]reflect.Value {
 }
 
 // expand replaces {env.VAR} (and the other global placeholders caddy knows)
-// in every string value of raw.
+// in every string value of raw, except module names (the values of
+// "driver", "bus", "serializer" and "adapter"): a module name is written
+// out, and one that reads a placeholder such as {file./etc/secret} must
+// not put what it read into the error that rejects it.
 func expand(raw json.RawMessage) json.RawMessage {
 	if !bytes.Contains(raw, []byte("{")) {
 		return raw
@@ -498,6 +785,9 @@ func expand(raw json.RawMessage) json.RawMessage {
 			return repl.ReplaceKnown(t, "")
 		case map[string]any:
 			for k, e := range t {
+				if _, name := e.(string); name && moduleKeys[k] {
+					continue
+				}
 				t[k] = walk(e)
 			}
 		case []any:

@@ -557,5 +557,5 @@ func valueOf[T any](c *Cache, key string, e *entry) (T, error) {
 			}
 		}
 	}
-	return zero, fmt.Errorf("%w: store %q: key %q holds a %T, not a %T", ErrTypeMismatch, c.st.name, qualified(c.path, key), e.value, zero)
+	return zero, fmt.Errorf("%w: store %q: key %q holds a value of type %T, not %T", ErrTypeMismatch, c.st.name, qualified(c.path, key), e.value, zero)
 }

@@ -627,7 +627,7 @@ func TestBadInput(t *testing.T) {
 			_ = c.Set(ctx, "n", "text")
 			_, _, err := bento.Get[int](ctx, c, "n")
 			return err
-		}(), bento.ErrTypeMismatch, `"users:n"`},
+		}(), bento.ErrTypeMismatch, `key "users:n" holds a value of type string, not int`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ package caddyfile
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -156,7 +157,7 @@ func parseModule(d *cfile.Dispenser, namespace, key string, warnings *[]caddycon
 	name := d.Val()
 	id := namespace + "." + name
 	if _, err := caddy.GetModule(id); err != nil {
-		return nil, d.Errf("%s: module %q is not compiled in; build a binary that has it with: xbento build --with <the Go module that registers %s>", layer, id, id)
+		return nil, d.Errf("%s: %v", layer, bento.UnknownModuleError(id))
 	}
 	unm, err := cfile.UnmarshalModule(d, id)
 	if err != nil {
@@ -179,6 +180,12 @@ func parseOption(d *cfile.Dispenser, oc *bento.OptionsConfig) error {
 		v, err := caddy.ParseDuration(arg)
 		if err != nil {
 			return d.Errf("%s: invalid duration %s: %s", name, abridge.Quote(arg), abridge.String(err.Error()))
+		}
+		if v < 0 {
+			return d.Errf("%s: must not be negative, got %q", name, arg)
+		}
+		if v > 0 && v < time.Millisecond {
+			return d.Errf("%s: %q is under 1ms, the finest timing bento keeps: use 0 or at least 1ms", name, arg)
 		}
 		cd := caddy.Duration(v)
 		*dst = &cd

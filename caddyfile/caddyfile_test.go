@@ -86,8 +86,14 @@ func TestCaddyfile_Errors(t *testing.T) {
 	}{
 		{"UnknownModule", "{\n\tbento {\n\t\tstore s {\n\t\t\tl2 cassandra\n\t\t}\n\t}\n}\n",
 			[]string{"Caddyfile:4", `"bento.drivers.cassandra"`, "xbento build --with"}},
+		{"ModuleTypo", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memroy\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:4", `l1: unknown module "bento.drivers.memroy": did you mean "memory"?`}},
 		{"BadDuration", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\tttl 30x\n\t\t}\n\t}\n}\n",
 			[]string{"Caddyfile:5", "ttl", `"30x"`}},
+		{"NegativeDuration", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\tttl -5m\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", `ttl: must not be negative, got "-5m"`}},
+		{"DurationUnderMillisecond", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\ttimeout 500us\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", `timeout: "500us" is under 1ms`}},
 		{"BadSize", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory {\n\t\t\t\tmax_size lots\n\t\t\t}\n\t\t}\n\t}\n}\n",
 			[]string{"Caddyfile:5", "max_size", `"lots"`}},
 		{"UnknownOption", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\ttll 1m\n\t\t}\n\t}\n}\n",
@@ -148,7 +154,7 @@ func TestCaddyfile_WrongLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = bento.LoadJSON(t.Context(), app)
-	if err == nil || !strings.Contains(err.Error(), `field "l2": module "bento.drivers.memory" is not an L2 driver`) {
+	if err == nil || !strings.Contains(err.Error(), `stores.s.l2: module "bento.drivers.memory" is not an L2 driver`) {
 		t.Errorf("LoadJSON = %v; want the wrong layer named", err)
 	}
 }

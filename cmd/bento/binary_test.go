@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,10 +81,38 @@ func TestBinary_ListModules(t *testing.T) {
 	}
 }
 
+// TestBinary_Version: bento version names bento's version and Caddy's,
+// each labelled.
 func TestBinary_Version(t *testing.T) {
 	out, err := bentoCmd(t, nil, "version")
-	if err != nil || !strings.HasPrefix(out, "bento ") {
-		t.Errorf("bento version = %q, %v; want a line starting with \"bento \"", out, err)
+	if err != nil || !versionLine.MatchString(out) {
+		t.Errorf("bento version = %q, %v; want \"bento <version>; caddy <version>\"", out, err)
+	}
+}
+
+var versionLine = regexp.MustCompile(`^bento \S.*; caddy v2\.\d+\.\d+`)
+
+// TestBinary_FmtLeavesExamples: every Caddyfile of the repository is as
+// bento fmt (Caddy's formatter) writes it, so that running one prints no
+// "Caddyfile input is not formatted" warning.
+func TestBinary_FmtLeavesExamples(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*", "*Caddyfile"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example Caddyfile found (%v)", err)
+	}
+	for _, f := range files {
+		want, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := bentoCmd(t, nil, "fmt", strings.TrimPrefix(filepath.ToSlash(f), "../../"))
+		if err != nil {
+			t.Errorf("bento fmt %s: %v\n%s", f, err, got)
+			continue
+		}
+		if got != string(want) {
+			t.Errorf("bento fmt %s changes it; run bento fmt --overwrite on it. Formatted:\n%s", f, got)
+		}
 	}
 }
 
@@ -109,12 +138,12 @@ func TestBinary_ValidateExamples(t *testing.T) {
 // invalidExamples maps each file of examples/invalid to what bento
 // validate must say about it.
 var invalidExamples = map[string][]string{
-	"unknown-module.json":      {`"bento.drivers.cassandra"`, "xbento build --with"},
-	"wrong-layer.json":         {`field "l1"`, `"bento.drivers.database" is not an L1 driver`},
-	"bad-duration.json":        {`store "main"`, `field "ttl"`},
+	"unknown-module.json":      {`apps.bento.stores.main.l2: unknown module "bento.drivers.cassandra"`, "xbento build --with"},
+	"wrong-layer.json":         {`apps.bento.stores.main.l1: module "bento.drivers.database" is not an L1 driver`},
+	"bad-duration.json":        {`provision bento: config: apps.bento.stores.main.ttl: invalid duration "ten minutes"`},
 	"bad-size.json":            {"bento.drivers.memory", `invalid size "big"`},
-	"unknown-field.json":       {`unknown field "max_itemz"`},
-	"missing-option.json":      {`field "l2"`, "directory is required"},
+	"unknown-field.json":       {`unknown field "max_itemz"; did you mean "max_items"? known fields: max_entry_size, max_items, max_size, prefix`},
+	"missing-option.json":      {`apps.bento.stores.main.l2: module "bento.drivers.file": file: directory is required`},
 	"bad-duration.Caddyfile":   {"bad-duration.Caddyfile:5", "ttl", `"soon"`},
 	"unknown-module.Caddyfile": {"unknown-module.Caddyfile:4", `"bento.drivers.cassandra"`, "xbento build --with"},
 }

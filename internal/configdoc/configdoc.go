@@ -94,8 +94,11 @@ const header = `# Configuration reference
 Generated from the source by internal/configdoc (regenerate with
 ` + "`go test ./internal/configdoc -update`" + `); a test fails when it is stale.
 For how the pieces fit together, see [getting started](getting-started.md) and
-[embedding in Caddy](caddy.md). Durations are strings such as "30m" or "1h30m";
-sizes are a number of bytes or a string such as "64MiB".
+[embedding in Caddy](caddy.md). Durations are strings such as "30m", "1h30m" or
+"2d". A bare number counts nanoseconds (Caddy's convention), so ` + "`{\"ttl\": 600}`" + ` would
+be 600ns: bento rejects any duration other than 0 that is under 1ms, and the error
+shows the string form to write instead ("600s"). A negative store option is
+rejected too. Sizes are a number of bytes or a string such as "64MiB".
 
 # The bento app and LoadJSON
 `

@@ -31,7 +31,7 @@ func Acquire[T caddy.Destructor](pool *caddy.UsagePool, key string, construct fu
 	t, ok := v.(T)
 	if !ok {
 		_, _ = pool.Delete(key)
-		return zero, nil, fmt.Errorf("lease: pool holds a %T under %q, not a %T", v, key, zero)
+		return zero, nil, fmt.Errorf("lease: pool holds a value of type %T under %q, not %T", v, key, zero)
 	}
 	return t, &Lease{pool: pool, key: key}, nil
 }

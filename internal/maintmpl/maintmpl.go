@@ -45,7 +45,7 @@ import (
 
 func main() {
 	caddy.CustomBinaryName = "bento"
-	caddy.CustomVersion = bento.Version()
+	caddy.CustomVersion = bento.Version() + "; caddy" // Caddy adds its version
 	caddy.CustomLongDescription = "bento is Caddy with a multi-tier cache: stores that stack an in-process L1, " +
 		"a shared L2 and a bus, configured under the bento app."
 	caddycmd.Main()

@@ -108,8 +108,10 @@ func (o Options) Validate(client goredis.UniversalClient, opener string) error {
 // NewClient opens the client that o describes, without I/O (go-redis dials
 // on the first command): a *goredis.ClusterClient for several addresses or
 // Cluster, a *goredis.Client otherwise. The client honours context
-// deadlines (ContextTimeoutEnabled). The caller closes it.
+// deadlines (ContextTimeoutEnabled). The caller closes it. From then on,
+// go-redis's own log lines go where [RouteLogs] says, not to stderr.
 func (o Options) NewClient() goredis.UniversalClient {
+	installLogs()
 	addrs := o.addrs()
 	var tlsConfig *tls.Config
 	if o.TLS != nil {

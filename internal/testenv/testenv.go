@@ -101,3 +101,16 @@ func reachable(t testing.TB, varName, addr string) {
 	}
 	t.Skipf("server at %s does not answer (%v); set %s to its address, or %s=1 to fail instead", addr, err, varName, RequireVar)
 }
+
+// ClosedAddr returns a loopback address that nothing listens on, for tests
+// of a server that cannot be reached.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}

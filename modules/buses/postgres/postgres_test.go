@@ -527,7 +527,7 @@ func TestLoadJSON_NoDSN(t *testing.T) {
 		m.Close()
 		t.Fatalf("bento.LoadJSON(%s) = <nil>; want an error", cfg)
 	}
-	for _, s := range []string{`store "main"`, `field "bus"`, `"bento.buses.postgres"`, `"dsn" is required`} {
+	for _, s := range []string{`stores.main.bus: module "bento.buses.postgres"`, `"dsn" is required`} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("bento.LoadJSON(%s) = %v; want an error saying %s", cfg, err, s)
 		}

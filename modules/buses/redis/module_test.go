@@ -126,7 +126,7 @@ func TestBus_ConfigErrors(t *testing.T) {
 		wantErr   []string
 	}{
 		{name: "DBOnCluster", bus: `{"bus": "redis", "addrs": ["a:1", "b:1"], "db": 1}`,
-			wantErr: []string{`store "main"`, `field "bus"`, "bento.buses.redis", "redis bus: db is 1 with a cluster"}},
+			wantErr: []string{`stores.main.bus: module "bento.buses.redis"`, "redis bus: db is 1 with a cluster"}},
 		{name: "NegativeDB", bus: `{"bus": "redis", "db": -1}`, wantErr: []string{"redis bus: db is -1"}},
 		{name: "SkipVerifyWithoutTLS", bus: `{"bus": "redis", "tls_insecure_skip_verify": true}`,
 			wantErr: []string{"redis bus: tls_insecure_skip_verify is set but tls is off"}},

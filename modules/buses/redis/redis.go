@@ -120,6 +120,7 @@ type Bus struct {
 	lease    *lease.Lease
 	interval time.Duration
 	logger   *zap.Logger
+	unroute  func() // stops sending go-redis's log lines to logger
 
 	// ctx is the bus's own context for its goroutines and its subscriber
 	// connection, never a caller's; Disconnect cancels it.
@@ -231,6 +232,7 @@ func (b *Bus) init(o Options, client goredis.UniversalClient, owned bool) {
 	if b.logger == nil {
 		b.logger = zap.NewNop()
 	}
+	b.unroute = redisconn.RouteLogs(o.Logger)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 }
 
@@ -376,11 +378,12 @@ func (b *Bus) Subscribe(ctx context.Context, channel string, handler func(payloa
 	opCtx, done := b.opContext(ctx)
 	defer done()
 	err = ps.Subscribe(opCtx, channel)
-	if err == nil {
+	sent := err == nil // else the server never heard of the subscription
+	if sent {
 		err = b.confirm(ctx, opCtx, ps)
 	}
 	if err != nil {
-		b.drop(ps, channel, s)
+		b.drop(ps, channel, s, sent)
 		return fmt.Errorf("redis bus: subscribe to %q: %w", channel, err)
 	}
 	return nil
@@ -408,7 +411,7 @@ func (b *Bus) Unsubscribe(ctx context.Context, channel string) error {
 		return nil
 	}
 	s.stop()
-	b.unsubscribe(ps, channel)
+	b.unsubscribe(ps, channel, true)
 	return nil
 }
 
@@ -449,6 +452,7 @@ func (b *Bus) Disconnect() error {
 	b.mu.Unlock()
 
 	b.cancel()
+	b.unroute()
 	for _, s := range subs {
 		s.stop()
 	}
@@ -557,8 +561,9 @@ func (b *Bus) add(channel string, handler func([]byte)) (*goredis.PubSub, *subsc
 	return b.ps, s, nil
 }
 
-// drop undoes the add of s to channel after its Subscribe failed.
-func (b *Bus) drop(ps *goredis.PubSub, channel string, s *subscription) {
+// drop undoes the add of s to channel after its Subscribe failed; sent
+// tells whether the subscribe reached the server.
+func (b *Bus) drop(ps *goredis.PubSub, channel string, s *subscription, sent bool) {
 	b.mu.Lock()
 	ours := b.subs[channel] == s
 	if ours {
@@ -567,16 +572,18 @@ func (b *Bus) drop(ps *goredis.PubSub, channel string, s *subscription) {
 	b.mu.Unlock()
 	s.stop()
 	if ours {
-		b.unsubscribe(ps, channel)
+		b.unsubscribe(ps, channel, sent)
 	}
 }
 
-// unsubscribe tells the server that the bus no longer listens on channel,
-// logging a failure.
-func (b *Bus) unsubscribe(ps *goredis.PubSub, channel string) {
+// unsubscribe tells the server that the bus no longer listens on channel
+// (go-redis also forgets the channel, so that a reconnect does not
+// subscribe it again), logging a failure when the server had heard of the
+// subscription: a Subscribe that never reached it has nothing to undo there.
+func (b *Bus) unsubscribe(ps *goredis.PubSub, channel string, subscribed bool) {
 	ctx, cancel := context.WithTimeout(b.ctx, unsubscribeTimeout)
 	defer cancel()
-	if err := ps.Unsubscribe(ctx, channel); err != nil && b.ctx.Err() == nil {
+	if err := ps.Unsubscribe(ctx, channel); err != nil && subscribed && b.ctx.Err() == nil {
 		b.logger.Warn("redis bus: could not tell the server about an unsubscribe; the subscription ends with the connection",
 			zap.String("channel", channel), zap.Error(err))
 	}

@@ -354,8 +354,11 @@ func TestBus_SubscribeFails(t *testing.T) {
 	}
 }
 
-// TestBus_UnreachableServer checks that New does no I/O, and that the
-// first calls report the dial error, naming the address.
+// TestBus_UnreachableServer checks that New does no I/O, that the first
+// calls report the dial error, naming the address, that go-redis's own
+// lines about the failed dial go to the bus's logger (not to stderr), and
+// that a Subscribe that never reached the server logs no failed
+// unsubscribe.
 func TestBus_UnreachableServer(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -364,7 +367,8 @@ func TestBus_UnreachableServer(t *testing.T) {
 	addr := l.Addr().String()
 	_ = l.Close()
 	before := busGoroutines()
-	b := redisbus.New(redisbus.Options{Addrs: []string{addr}, DialTimeout: time.Second})
+	logger, logs := observed()
+	b := redisbus.New(redisbus.Options{Addrs: []string{addr}, DialTimeout: time.Second, Logger: logger})
 	if err := b.Validate(); err != nil {
 		t.Errorf("Validate() = %v; want <nil>: Validate does no I/O", err)
 	}
@@ -384,5 +388,11 @@ func TestBus_UnreachableServer(t *testing.T) {
 	}
 	if st := busGoroutinesBack(t, before); st != nil {
 		t.Errorf("%d goroutines run bus code after Disconnect, %d before New; want none left:\n%s", len(st), before, strings.Join(st, "\n\n"))
+	}
+	if logged(logs, "unsubscribe") {
+		t.Errorf("a bus whose Subscribe never reached the server logged %q; want no unsubscribe failure", logs.FilterMessageSnippet("unsubscribe").All()[0].Message)
+	}
+	if n := logs.FilterLoggerName("go-redis").FilterMessageSnippet("failed to dial").Len(); n == 0 {
+		t.Errorf("go-redis's lines about the failed dial did not reach the bus's logger (logged: %v); want them there, not on stderr", logs.All())
 	}
 }

@@ -18,7 +18,7 @@ func TestUnknownAdapter(t *testing.T) {
 		{"postgres", []string{`"bento.adapters.postgres"`, `import _ "github.com/bentocache/bento/modules/adapters/postgres"`,
 			"xbento build --with github.com/bentocache/bento/modules/adapters/postgres"}},
 		{"sqlite", []string{"xbento build --with github.com/bentocache/bento/modules/adapters/sqlite"}},
-		{"cassandra", []string{`"bento.adapters.cassandra"`, "xbento build --with <the Go module that registers bento.adapters.cassandra>"}},
+		{"cassandra", []string{`"bento.adapters.cassandra"`, "xbento build --with <the Go module that registers it>"}},
 	}
 	for _, tt := range tests {
 		err := unknownAdapter(tt.name)

@@ -753,13 +753,15 @@ func TestModule_LoadJSONErrors(t *testing.T) {
 		not      string // the error must not say it
 	}{
 		{"NoAdapter", `{"driver": "database"}`,
-			[]string{`field "l2"`, "database: adapter is required", `"adapter": {"adapter": "sqlite", "path": `}, ""},
+			[]string{`stores.s.l2: module "bento.drivers.database": database: adapter is required`, `"adapter": {"adapter": "sqlite", "path": `}, ""},
 		{"NullAdapter", `{"driver": "database", "adapter": null}`, []string{"database: adapter is required"}, ""},
 		{"AdapterNotObject", `{"driver": "database", "adapter": "sqlite"}`, []string{"database: adapter: want an object"}, ""},
 		{"AdapterNoName", `{"driver": "database", "adapter": {"dsn": "postgres://app:s3cret@db/app"}}`,
 			[]string{`database: adapter: missing "adapter"`, `"adapter": {"adapter": "sqlite"`}, "s3cret"},
 		{"UnknownAdapter", `{"driver": "database", "adapter": {"adapter": "cassandra"}}`,
 			[]string{`"bento.adapters.cassandra"`, "not compiled in", "xbento build --with"}, ""},
+		{"AdapterTypo", `{"driver": "database", "adapter": {"adapter": "sqlit"}}`,
+			[]string{`database: adapter: unknown module "bento.adapters.sqlit": did you mean "sqlite"?`}, "bento: unknown"},
 		{"AdapterUnknownField", `{"driver": "database", "adapter": {"adapter": "sqlite", "paht": "c.db"}}`,
 			[]string{"bento.adapters.sqlite", "paht"}, ""},
 		{"AdapterNoDSN", `{"driver": "database", "adapter": {"adapter": "postgres"}}`, []string{"postgres: dsn is required"}, ""},

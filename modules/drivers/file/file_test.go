@@ -936,7 +936,7 @@ func TestModule_LoadJSONErrors(t *testing.T) {
 		name, l2 string
 		says     []string
 	}{
-		{"NoDirectory", `{"driver": "file"}`, []string{`field "l2"`, "file: directory is required"}},
+		{"NoDirectory", `{"driver": "file"}`, []string{`stores.s.l2: module "bento.drivers.file": file: directory is required`}},
 		{"BadDuration", `{"driver": "file", "directory": "` + dir + `", "prune_interval": "soon"}`, []string{"bento.drivers.file", `"soon"`}},
 		{"NegativeInterval", `{"driver": "file", "directory": "` + dir + `", "prune_interval": "-1m"}`, []string{"file: prune_interval must not be negative"}},
 		{"FileModeNotOctal", `{"driver": "file", "directory": "` + dir + `", "file_mode": "rw-r-----"}`, []string{`file: file_mode: "rw-r-----" is not an octal permission`}},

@@ -91,7 +91,7 @@ func provision(t *testing.T, dr *redis.Driver) error {
 }
 
 func TestDriver_ProvisionDoesNoIO(t *testing.T) {
-	dr := &redis.Driver{Addrs: []string{closedAddr(t)}, DialTimeout: caddy.Duration(time.Second), Prefix: "p"}
+	dr := &redis.Driver{Addrs: []string{testenv.ClosedAddr(t)}, DialTimeout: caddy.Duration(time.Second), Prefix: "p"}
 	start := time.Now()
 	if err := provision(t, dr); err != nil {
 		t.Fatalf("Provision() = %v; want <nil>", err)
@@ -121,7 +121,7 @@ func TestDriver_ConfigErrors(t *testing.T) {
 		wantErr  []string
 	}{
 		{name: "DBOnCluster", l2: `{"driver": "redis", "addrs": ["a:1"], "cluster": true, "db": 1}`,
-			wantErr: []string{`store "main"`, `field "l2"`, "bento.drivers.redis", "redis: db is 1 with a cluster"}},
+			wantErr: []string{`stores.main.l2: module "bento.drivers.redis"`, "redis: db is 1 with a cluster"}},
 		{name: "EmptyAddr", l2: `{"driver": "redis", "addrs": [""]}`,
 			wantErr: []string{"bento.drivers.redis", "redis: addrs[0] is empty"}},
 		{name: "UnsetPlaceholder", l2: `{"driver": "redis", "addrs": ["{env.BENTO_TEST_UNSET_VARIABLE}"]}`,

@@ -121,6 +121,8 @@ type conn struct {
 	// Disconnect releases it, and the last release closes client.
 	lease *lease.Lease
 	topo  topology
+	// unroute stops sending go-redis's log lines to the module's logger.
+	unroute func()
 
 	closeOnce sync.Once
 }
@@ -218,13 +220,14 @@ func (Driver) CaddyModule() caddy.ModuleInfo {
 // Provision builds the driver from its JSON fields, on the client shared by
 // every redis driver and bus loaded with the same connection settings
 // (opened by the first of them, and kept across config reloads). No I/O.
-func (dr *Driver) Provision(caddy.Context) error {
+func (dr *Driver) Provision(ctx caddy.Context) error {
 	conf := dr.fields().Config()
 	client, l, err := redisconn.Acquire(conf)
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	dr.init(&conn{o: Options{Prefix: dr.Prefix}, conf: &conf, client: client, lease: l})
+	unroute := redisconn.RouteLogs(bento.ModuleLogger(ctx))
+	dr.init(&conn{o: Options{Prefix: dr.Prefix}, conf: &conf, client: client, lease: l, unroute: unroute})
 	return nil
 }
 
@@ -426,6 +429,9 @@ func (dr *Driver) DeleteMany(ctx context.Context, ks []string) (bool, error) {
 // the pooled client instead, which is closed when its last holder lets go.
 // Calling it twice is fine.
 func (dr *Driver) Disconnect() error {
+	if dr.c.unroute != nil {
+		dr.c.unroute()
+	}
 	if dr.c.lease != nil {
 		if err := dr.c.lease.Release(); err != nil {
 			return fmt.Errorf("redis: disconnect: %w", err)

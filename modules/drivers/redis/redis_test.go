@@ -132,20 +132,8 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// closedAddr returns a loopback address that nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 func TestNew_UnreachableServer(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testenv.ClosedAddr(t)
 	start := time.Now()
 	dr := redis.New(redis.Options{Addrs: []string{addr}, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = dr.Disconnect() })

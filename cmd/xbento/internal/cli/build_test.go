@@ -299,6 +299,28 @@ func TestBuild_CompileError(t *testing.T) {
 	}
 }
 
+// TestBuild_WithHonoursOwnReplace: xbento build --with MODULE=DIR takes
+// the replace of bento from DIR's go.mod, as xbento run does: with no
+// --replace of bento, an xbento built from a checkout (which has no bento
+// version to fetch) still builds the driver, against the driver's checkout.
+func TestBuild_WithHonoursOwnReplace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go mod tidy in a temporary module; skipped with -short")
+	}
+	var stdout, stderr bytes.Buffer
+	vars := map[string]string{"XBENTO_SKIP_BUILD": "1"}
+	code := Run(t.Context(), []string{"build", "--output", filepath.Join(t.TempDir(), "bento"),
+		"--with", "example.com/bento-ttlmap=" + driverDir}, &stdout, &stderr, env(vars))
+	if code != 0 {
+		t.Fatalf("xbento build --with example.com/bento-ttlmap=%s (no --replace) = %d; want 0, bento taken from the driver's go.mod:\n%s",
+			driverDir, code, stderr.String())
+	}
+	root, _ := filepath.Abs(repoRoot)
+	if want := "replaces github.com/bentocache/bento with " + root; !strings.Contains(stderr.String(), want) {
+		t.Errorf("xbento build log does not say %q:\n%s", want, stderr.String())
+	}
+}
+
 // TestRun_ThirdPartyDriver runs xbento run in the example driver's module:
 // the binary has the driver, and it is removed afterwards.
 func TestRun_ThirdPartyDriver(t *testing.T) {

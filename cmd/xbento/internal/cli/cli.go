@@ -312,9 +312,28 @@ func defaultOutput(goos string) string {
 }
 
 // build runs xbento build, then the binary's version command when it runs
-// on this machine, to show that it works.
+// on this machine, to show that it works. A module given with a local
+// directory (--with MODULE=DIR) brings the replace directives of its own
+// go.mod, as xbento run does for the current module: a driver developed
+// against a bento checkout builds against that checkout. The command line's
+// replacements still win.
 func build(ctx context.Context, cmd *command, stdout io.Writer, logger *log.Logger) error {
 	b := cmd.builder
+	var own []xbento.Replace
+	for _, m := range b.Modules {
+		if m.Replacement == "" || !filepath.IsAbs(m.Replacement) {
+			continue // not a local directory (parseWith makes those absolute)
+		}
+		mod, err := currentModule(ctx, b.GoCommand, m.Replacement)
+		if err != nil {
+			return &xbento.StepError{Step: xbento.StepPrepare, Err: fmt.Errorf("--with %s=%s: %w", m.PackagePath, m.Replacement, err)}
+		}
+		for _, r := range mod.Replace {
+			logger.Printf("[INFO] %s's go.mod replaces %s with %s", m.PackagePath, r.Old, r.New)
+		}
+		own = append(own, mod.Replace...)
+	}
+	b.Replacements = append(own, b.Replacements...)
 	if err := b.Build(ctx, cmd.output); err != nil {
 		return err
 	}
