@@ -29,6 +29,10 @@ func TestL1HitAllocatesNothing(t *testing.T) {
 			_, err := bento.GetOrSet(ctx, c, "user:42", pointFactory, bento.TTL(time.Minute), bento.Grace(time.Hour), bento.Timeout(time.Second))
 			return err
 		}},
+		{"GetOrSet/eager+jitter", func() error {
+			_, err := bento.GetOrSet(ctx, c, "user:42", pointFactory, bento.EagerRefresh(0.9), bento.Jitter(time.Minute))
+			return err
+		}},
 		{"Get", func() error {
 			_, _, err := bento.Get[point](ctx, c, "user:42")
 			return err

@@ -62,6 +62,20 @@ func BenchmarkGetOrSet(b *testing.B) {
 			i++
 		}
 	})
+	b.Run("layer=l1/hit=true/eager=true/jitter=true", func(b *testing.B) {
+		// The same hit with EagerRefresh and Jitter set: the threshold is
+		// checked on every hit, and is not reached here.
+		c := filledCache(b, bento.NewStore(bento.EagerRefresh(0.9), bento.Jitter(time.Minute)).UseL1(memory.New(memory.Options{})), ks)
+		ctx := b.Context()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := bento.GetOrSet(ctx, c, ks[i&(benchKeys-1)], pointFactory); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 	b.Run("layer=l1/hit=true/parallel=true", func(b *testing.B) {
 		c := filledCache(b, bento.NewStore().UseL1(memory.New(memory.Options{})), ks)
 		ctx := b.Context()

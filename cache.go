@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -122,9 +123,15 @@ func (c *Cache) usable() error {
 func (c *Cache) newEntry(key string, value any, o *options) (*entry, error) {
 	now := c.st.b.now()
 	e := &entry{value: value, createdAt: max(now, c.st.lastInvalidation.Load()+1)}
-	if ms := o.ttl.Milliseconds(); o.ttl > 0 && ms < foreverMillis-now {
-		e.expiresAt = now + max(ms, 1)
-	} // else never: past what an envelope (a JavaScript Date) can hold
+	if o.ttl > 0 {
+		ms := o.ttl.Milliseconds()
+		if j := o.jitter.Milliseconds(); j > 0 && ms < foreverMillis {
+			ms += rand.Int64N(j + 1)
+		}
+		if ms < foreverMillis-now {
+			e.expiresAt = now + max(ms, 1)
+		} // else never: past what an envelope (a JavaScript Date) can hold
+	}
 	if len(o.tags) > 0 {
 		e.tags = dedupe(o.tags)
 		if len(e.tags) > MaxEntryTags {
@@ -143,7 +150,7 @@ func (c *Cache) newEntry(key string, value any, o *options) (*entry, error) {
 // when L2 was not to be written); err is an L2 failure that is not
 // suppressed. Callers hold the key's lock (invalidateKeys or keep).
 func (c *Cache) store(ctx context.Context, key string, e *entry, o *options) (l2ok bool, err error) {
-	ttl := o.physicalTTL()
+	ttl := c.lifetime(e, o)
 	if c.l1 != nil {
 		c.l1.Set(key, e, ttl)
 	}
@@ -162,6 +169,15 @@ func (c *Cache) store(ctx context.Context, key string, e *entry, o *options) (l2
 		c.recoverLater(p)
 	}
 	return l2ok, err
+}
+
+// lifetime is the physical TTL of a new entry e written with o: TTL + grace,
+// where the TTL includes e's jitter.
+func (c *Cache) lifetime(e *entry, o *options) time.Duration {
+	if o.jitter <= 0 || e.expiresAt == 0 {
+		return o.physicalTTL()
+	}
+	return max(addSaturated(millis(e.expiresAt-c.st.b.now()), o.grace), time.Millisecond)
 }
 
 // written reports a stored write: the event, then a set on the bus when

@@ -33,6 +33,12 @@ func (e *entry) fresh(now int64) bool { return e.expiresAt == 0 || now < e.expir
 // nil.
 func (e *entry) servable(now int64) bool { return e != nil && e.tags == nil && e.fresh(now) }
 
+// refreshDue reports whether e, fresh, is older than threshold × its TTL
+// (see [EagerRefresh]). An entry that never expires is never due.
+func (e *entry) refreshDue(now int64, threshold float64) bool {
+	return e.expiresAt != 0 && float64(now-e.createdAt) > threshold*float64(e.expiresAt-e.createdAt)
+}
+
 // expiredMillis is the logical expiry of an entry made stale by Expire (or a
 // bus message): long past on every clock, so that an instance whose clock
 // lags the writer's still sees the entry stale. How long a stale entry stays

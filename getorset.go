@@ -80,33 +80,80 @@ func (fc *FactoryContext[T]) Graced() (T, bool) {
 // L1), else — with grace — a stale value (L2's before L1's). It never runs a
 // factory. found is false for a miss, which is not an error.
 func Get[T any](ctx context.Context, c *Cache, key string, opts ...Option) (value T, found bool, err error) {
+	h, err := readEntry[T](ctx, c, key, opts)
+	if err != nil || h.e == nil {
+		return value, false, err
+	}
+	value, err = valueOf[T](c, key, h.e)
+	return value, err == nil, err
+}
+
+// Entry is a value read with what the cache knows of it (see [GetEntry]).
+type Entry[T any] struct {
+	Value T
+	// CreatedAt is when the value was written (by any instance), to the
+	// millisecond: an HTTP cache's Age is the time since.
+	CreatedAt time.Time
+	// StaleAt is when the value stops being fresh; zero for a value that
+	// never expires.
+	StaleAt time.Time
+	// Stale reports a value served as stale, under grace.
+	Stale bool
+	// Layer is where it was found: [LayerL1] or [LayerL2].
+	Layer Layer
+	// Tags are the entry's tags; nil when it has none. Do not change them.
+	Tags []string
+}
+
+// GetEntry is [Get] that also says what the cache knows of the value: when
+// it was created, when it turns stale, whether it is stale, which layer
+// served it and its tags.
+func GetEntry[T any](ctx context.Context, c *Cache, key string, opts ...Option) (Entry[T], bool, error) {
+	h, err := readEntry[T](ctx, c, key, opts)
+	if err != nil || h.e == nil {
+		return Entry[T]{}, false, err
+	}
+	v, err := valueOf[T](c, key, h.e)
+	if err != nil {
+		return Entry[T]{}, false, err
+	}
+	out := Entry[T]{Value: v, CreatedAt: time.UnixMilli(h.e.createdAt), Stale: h.graced, Layer: h.layer, Tags: h.e.tags}
+	if h.e.expiresAt != 0 {
+		out.StaleAt = time.UnixMilli(h.e.expiresAt)
+	}
+	return out, true, nil
+}
+
+// readEntry is what Get and GetEntry share: the entry of key, fresh from L1, else
+// fresh from L2, else stale under grace, with its hit or miss reported; a
+// nil entry is a miss.
+func readEntry[T any](ctx context.Context, c *Cache, key string, opts []Option) (hit, error) {
 	var scratch options
 	if _, err := c.callInto(&scratch, key, opts); err != nil {
-		return value, false, err
+		return hit{}, err
 	}
 	now := c.st.b.now()
 	l1e := c.l1Entry(key)
 	if l1e.servable(now) {
 		// The hot path, as GetOrSet's: nothing outlives the call.
 		c.hit(key, LayerL1, false)
-		value, err = valueOf[T](c, key, l1e)
-		return value, err == nil, err
+		return hit{e: l1e, layer: LayerL1}, nil
 	}
 	fresh, stale, err := lookup[T](ctx, c, c.lasting(&scratch, opts), key, now, l1e)
 	if err != nil {
-		return value, false, err
+		return hit{}, err
 	}
 	h := fresh
 	if h.e == nil {
 		h = stale
+		h.graced = true
 	}
 	if h.e == nil {
 		c.emit(Event{Kind: EventMiss, Key: key})
-		return value, false, nil
+		return hit{}, nil
 	}
-	c.hit(key, h.layer, h.e == stale.e)
-	value, err = valueOf[T](c, key, h.e)
-	return value, err == nil, err
+	c.hit(key, h.layer, h.graced)
+	return h, nil
 }
 
 // GetOrSet returns the value of key, computing it with factory on a miss. N
@@ -220,6 +267,9 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	if !fo.forceFresh {
 		// The hot path: a fresh, untagged L1 hit allocates nothing.
 		if l1e = c.l1Entry(key); l1e.servable(now) {
+			if fo.eagerRefresh > 0 && l1e.refreshDue(now, fo.eagerRefresh) {
+				refreshEarly(ctx, c, key, factory, c.lasting(&scratch, opts), l1e, now)
+			}
 			c.hit(key, LayerL1, false)
 			return valueOf[T](c, key, l1e)
 		}
@@ -241,6 +291,9 @@ func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Fact
 			return zero, err
 		}
 		if fresh.e != nil {
+			if o.eagerRefresh > 0 && fresh.e.refreshDue(now, o.eagerRefresh) {
+				refreshEarly(ctx, c, key, factory, o, fresh.e, now)
+			}
 			c.hit(key, fresh.layer, false)
 			return valueOf[T](c, key, fresh.e)
 		}
@@ -273,8 +326,9 @@ func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Fact
 
 // hit is a value found in a layer.
 type hit struct {
-	e     *entry
-	layer Layer
+	e      *entry
+	layer  Layer
+	graced bool // e is stale, served under grace (set by readEntry)
 }
 
 func (c *Cache) hit(key string, layer Layer, graced bool) {
@@ -287,10 +341,10 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 	if l1e != nil {
 		switch c.judge(ctx, o, key, l1e, now) {
 		case stateFresh:
-			return hit{l1e, LayerL1}, hit{}, nil
+			return hit{e: l1e, layer: LayerL1}, hit{}, nil
 		case stateStale:
 			if usable(o) {
-				stale = hit{l1e, LayerL1}
+				stale = hit{e: l1e, layer: LayerL1}
 			}
 		case stateGone:
 			c.l1.Delete(key)
@@ -304,9 +358,9 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 	case err != nil || e == nil:
 		return hit{}, stale, err
 	case state == stateFresh:
-		return hit{e, LayerL2}, hit{}, nil
+		return hit{e: e, layer: LayerL2}, hit{}, nil
 	case usable(o):
-		return hit{}, hit{e, LayerL2}, nil
+		return hit{}, hit{e: e, layer: LayerL2}, nil
 	}
 	return hit{}, stale, nil
 }
@@ -399,6 +453,44 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 	default:
 		execute(ctx, c, key, factory, o, hit{}, cl, nil)
 		return result[T](c, key, cl)
+	}
+}
+
+// refreshEarly refreshes current, a fresh entry of key past its eager
+// refresh threshold, in the background, unless a refresh (or any factory) of
+// key is under way or one failed lately. The refresh looks at L2 first: an
+// entry newer than current that is not due itself means another instance
+// refreshed it, and it is taken as it is. A failed refresh leaves current
+// alone and is not tried again for GraceBackoff.
+func refreshEarly[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, current *entry, now int64) {
+	if c.backoffs.active(key, now) {
+		return
+	}
+	cl, leader := c.flights.join(key)
+	if !leader {
+		return
+	}
+	ok := c.st.b.goBackground(func() {
+		bctx, cancel := c.st.b.detach(ctx)
+		defer cancel()
+		if c.l2 != nil {
+			now := c.st.b.now()
+			e, state, err := fromL2[T](bctx, c, o, key, now)
+			if err == nil && e != nil && state == stateFresh && e.createdAt > current.createdAt && !e.refreshDue(now, o.eagerRefresh) {
+				cl.e = e
+				c.flights.finish(key, cl)
+				return
+			}
+		}
+		var abandoned atomic.Bool
+		abandoned.Store(true) // nobody waits: a failure is logged, not returned
+		execute(bctx, c, key, factory, o, hit{}, cl, &abandoned)
+		if cl.err != nil {
+			c.backoff(key, o)
+		}
+	})
+	if !ok {
+		c.flights.finish(key, cl)
 	}
 }
 

@@ -36,6 +36,7 @@ type Option struct {
 	n     int
 	on    bool
 	s     string
+	f     float64
 	tags  []string
 	onErr func(*FactoryError)
 }
@@ -56,6 +57,8 @@ const (
 	optSkipBusNotify
 	optSuppressL2
 	optOnFactoryError
+	optEagerRefresh
+	optJitter
 	// store scope
 	optBreaker
 	optPrefix
@@ -80,6 +83,8 @@ var optionNames = [...]string{
 	optSkipBusNotify:  "SkipBusNotify",
 	optSuppressL2:     "SuppressL2Errors",
 	optOnFactoryError: "OnFactoryError",
+	optEagerRefresh:   "EagerRefresh",
+	optJitter:         "Jitter",
 	optBreaker:        "L2CircuitBreaker",
 	optPrefix:         "Prefix",
 	optBusChannel:     "BusChannel",
@@ -95,7 +100,7 @@ func (opt Option) apply(o *options) {
 		o.storeScoped = name
 	}
 	switch opt.kind {
-	case optTTL, optGrace, optGraceBackoff, optTimeout, optHardTimeout, optLockTimeout, optBreaker, optClockSkew:
+	case optTTL, optGrace, optGraceBackoff, optTimeout, optHardTimeout, optLockTimeout, optBreaker, optClockSkew, optJitter:
 		if opt.d < 0 {
 			o.fail(invalidOption("option %s must not be negative, got %s", name, opt.d))
 			return
@@ -132,6 +137,14 @@ func (opt Option) apply(o *options) {
 		o.suppressL2, o.suppressL2Set = opt.on, true
 	case optOnFactoryError:
 		o.onFactoryError = opt.onErr
+	case optEagerRefresh:
+		if !(opt.f > 0 && opt.f < 1) {
+			o.fail(invalidOption("option EagerRefresh: the threshold must be between 0 and 1 (a fraction of the TTL), got %v", opt.f))
+			return
+		}
+		o.eagerRefresh = opt.f
+	case optJitter:
+		o.jitter = opt.d
 	case optBreaker:
 		o.breaker = opt.d
 	case optPrefix:
@@ -179,6 +192,8 @@ type options struct {
 	suppressL2     bool // with suppressL2Set; unset: on when the store has an L1
 	suppressL2Set  bool
 	onFactoryError func(*FactoryError)
+	eagerRefresh   float64       // 0: off; else the fraction of the TTL after which a hit refreshes
+	jitter         time.Duration // the largest random extra added to a written TTL
 
 	// store scope
 	prefix         string
@@ -420,4 +435,21 @@ func MaxClockSkew(d time.Duration) Option {
 // Default: [DefaultL2RecoveryQueue]. Store or manager scope.
 func L2RecoveryQueue(max int) Option {
 	return Option{kind: optL2Recovery, n: max}
+}
+
+// EagerRefresh refreshes an entry before it goes stale: a GetOrSet hit on an
+// entry older than threshold × its TTL returns the entry at once and
+// refreshes it in the background, once per key across concurrent callers.
+// The refresh looks at L2 first, where another instance may have refreshed
+// it already. threshold must be between 0 and 1 (0.8: after 80% of the TTL);
+// anything else is an error naming it.
+func EagerRefresh(threshold float64) Option {
+	return Option{kind: optEagerRefresh, f: threshold}
+}
+
+// Jitter extends each written entry's TTL by a random duration in [0, max],
+// so that keys written together do not expire together on every instance.
+// Zero turns it off. Default: off.
+func Jitter(max time.Duration) Option {
+	return Option{kind: optJitter, d: max}
 }
