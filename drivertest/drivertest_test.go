@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -295,7 +296,14 @@ func (d fakeL2) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	e := fakeEntry{v: append([]byte{}, value...)}
 	if ttl > 0 {
 		if d.s.round > 0 {
-			ttl = (ttl + d.s.round - 1) / d.s.round * d.s.round
+			q := ttl / d.s.round // rounded up, saturating as a driver must
+			if ttl%d.s.round != 0 {
+				q++
+			}
+			ttl = math.MaxInt64
+			if q <= math.MaxInt64/d.s.round {
+				ttl = q * d.s.round
+			}
 		}
 		e.exp = time.Now().Add(ttl)
 	}
