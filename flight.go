@@ -137,6 +137,15 @@ func (f *flights) guardLocked(s *flightShard, key string) guard {
 	return guard{key: key, kl: kl, epoch: kl.epoch, nsEpoch: f.epoch.Load(), tagSeq: f.tagSeq.Load()}
 }
 
+// take takes a guard on key, for work that reads L2 without sharing the
+// read.
+func (f *flights) take(key string) guard {
+	s := f.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f.guardLocked(s, key)
+}
+
 // release gives back a guard; the zero guard is fine.
 func (f *flights) release(g *guard) {
 	if g.kl == nil {
@@ -295,6 +304,20 @@ func (c *Cache) keep(g *guard, tags []string, write bool, store func()) bool {
 	defer c.st.clearMu.RUnlock()
 	g.kl.mu.Lock()
 	defer g.kl.mu.Unlock()
+	if !c.guardHolds(g, tags) {
+		return false
+	}
+	store()
+	if write {
+		c.flights.invalidatedBy(g)
+	}
+	return true
+}
+
+// guardHolds reports whether no invalidation of g's key, of its namespace,
+// or of one of tags came since g was taken. The caller holds g.kl.mu and the
+// store's clearMu (for reading).
+func (c *Cache) guardHolds(g *guard, tags []string) bool {
 	if g.epoch != g.kl.epoch || g.nsEpoch != c.flights.epoch.Load() {
 		return false
 	}
@@ -303,13 +326,15 @@ func (c *Cache) keep(g *guard, tags []string, write bool, store func()) bool {
 			return false
 		}
 	}
-	store()
-	if write {
-		s := c.flights.shard(g.key)
-		s.mu.Lock()
-		delete(s.reads, g.key)
-		g.kl.epoch++
-		s.mu.Unlock()
-	}
 	return true
+}
+
+// invalidatedBy counts a write made under g as an invalidation of its key,
+// for the other guards on it. The caller holds g.kl.mu.
+func (f *flights) invalidatedBy(g *guard) {
+	s := f.shard(g.key)
+	s.mu.Lock()
+	delete(s.reads, g.key)
+	g.kl.epoch++
+	s.mu.Unlock()
 }
