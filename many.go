@@ -522,4 +522,3 @@ func (c *Cache) callMany(keys []string, opts []Option) (*options, []string, erro
 	}
 	return o.clone(), out, nil
 }
-
