@@ -105,6 +105,13 @@ type OptionsConfig struct {
 	// Bound on failed L2 writes and deletes kept for replay once L2 answers
 	// again; past it the oldest is dropped. 0: no replay. Default: 10000.
 	L2RecoveryQueue *int `json:"l2_recovery_queue,omitempty"`
+	// Refresh an entry in the background once a GetOrSet hit finds it older
+	// than this fraction of its TTL, between 0 and 1 (0.8: after 80%).
+	// Default: off.
+	EagerRefresh *float64 `json:"eager_refresh,omitempty"`
+	// The largest random extra added to each written TTL, so that keys
+	// written together do not expire together. Default: off.
+	Jitter *caddy.Duration `json:"jitter,omitempty"`
 }
 
 // Validate reports a value that no store accepts, naming its JSON field.
@@ -133,8 +140,12 @@ func (oc *OptionsConfig) options() []Option {
 	dur(oc.LockTimeout, LockTimeout)
 	dur(oc.L2CircuitBreaker, L2CircuitBreaker)
 	dur(oc.MaxClockSkew, MaxClockSkew)
+	dur(oc.Jitter, Jitter)
 	if oc.L2RecoveryQueue != nil {
 		opts = append(opts, L2RecoveryQueue(*oc.L2RecoveryQueue))
+	}
+	if oc.EagerRefresh != nil {
+		opts = append(opts, EagerRefresh(*oc.EagerRefresh))
 	}
 	if oc.Prefix != nil {
 		opts = append(opts, Prefix(*oc.Prefix))

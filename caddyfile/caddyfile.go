@@ -208,6 +208,22 @@ func parseOption(d *cfile.Dispenser, oc *bento.OptionsConfig) error {
 		return dur(&oc.L2CircuitBreaker)
 	case "retry_interval":
 		return dur(&oc.RetryInterval)
+	case "max_clock_skew":
+		return dur(&oc.MaxClockSkew)
+	case "jitter":
+		return dur(&oc.Jitter)
+	case "eager_refresh":
+		f, err := strconv.ParseFloat(arg, 64)
+		if err != nil || !(f > 0 && f < 1) {
+			return d.Errf("%s: want a fraction of the TTL between 0 and 1, such as 0.8, got %s", name, abridge.Quote(arg))
+		}
+		oc.EagerRefresh = &f
+	case "l2_recovery_queue":
+		n, err := strconv.Atoi(arg)
+		if err != nil || n < 0 {
+			return d.Errf("%s: want a whole number of changes, 0 for no recovery queue, got %s", name, abridge.Quote(arg))
+		}
+		oc.L2RecoveryQueue = &n
 	case "prefix":
 		if arg == `""` {
 			arg = ""

@@ -44,6 +44,10 @@ func TestCaddyfile_RoundTrip(t *testing.T) {
 			lock_timeout 2s
 			suppress_l2_errors true
 			retry_queue_size 100
+			eager_refresh 0.8
+			jitter 1m
+			max_clock_skew 2s
+			l2_recovery_queue 500
 			l1 memory {
 				max_items 1000
 				max_size 64MiB
@@ -60,7 +64,8 @@ func TestCaddyfile_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("adapt = %v", err)
 	}
-	for _, want := range []string{`"default":"main"`, `"ttl":3600000000000`, `"driver":"memory"`, `"max_size":67108864`, `"bus":"memory"`, `"serializer":"msgpack"`, `"prefix":"app"`} {
+	for _, want := range []string{`"default":"main"`, `"ttl":3600000000000`, `"driver":"memory"`, `"max_size":67108864`, `"bus":"memory"`, `"serializer":"msgpack"`, `"prefix":"app"`,
+		`"eager_refresh":0.8`, `"jitter":60000000000`, `"max_clock_skew":2000000000`, `"l2_recovery_queue":500`} {
 		if !strings.Contains(string(app), want) {
 			t.Errorf("adapted JSON %s lacks %s", app, want)
 		}
