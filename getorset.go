@@ -160,6 +160,9 @@ func readEntry[T any](ctx context.Context, c *Cache, key string, opts []Option) 
 // concurrent callers on one key run the factory once and all get its value.
 // With grace and a stale value, the stale value is returned at once (or after
 // the soft [Timeout]) while the factory refreshes it in the background.
+//
+// An L1 hit returns the value as stored, not a copy: callers of the key
+// share one pointer, map or slice, and must not change it.
 func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts ...Option) (T, error) {
 	return getOrSet(ctx, c, key, factory, opts, false)
 }
