@@ -221,6 +221,7 @@ func (bl *busLink) receive(payload []byte) {
 			}
 		})
 	}
+	c.changedNow()
 	c.emit(Event{Kind: EventBusReceived, Keys: visible(m.Keys), Layer: LayerBus})
 }
 

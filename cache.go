@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bentocache/bento/internal/keys"
@@ -29,6 +30,9 @@ type Cache struct {
 	flights  flights
 	tags     tagStates
 	backoffs backoffs
+
+	changedMu sync.Mutex
+	changed   chan struct{} // closed at the next bus message (see changes)
 
 	err error // set on a Cache for an invalid namespace name: every call fails
 }

@@ -78,6 +78,31 @@ type L2BatchDriver interface {
 	SetMany(ctx context.Context, entries []KeyValue, ttl time.Duration) error
 }
 
+// Locker is a cluster-wide lock service (module namespace bento.lockers):
+// with one, a GetOrSet that misses L1 and L2 takes the key's lock before
+// running its factory, so that one factory runs per key across every
+// instance that shares the locker (see [Store.UseLocker]).
+type Locker interface {
+	// Acquire tries once to take the lock called name. It returns the lock
+	// when this caller now owns it, nil and no error when another owner
+	// holds it, and an error when the service failed.
+	Acquire(ctx context.Context, name string) (Lock, error)
+	// Disconnect releases what the locker opened; twice is fine.
+	Disconnect() error
+}
+
+// Lock is one owned lock of a [Locker]. It expires after its lease unless
+// refreshed, so that a holder that dies loses it.
+type Lock interface {
+	// Lease is how long the lock holds without a Refresh.
+	Lease() time.Duration
+	// Refresh extends the lock by its lease; it fails when the lock was lost.
+	Refresh(ctx context.Context) error
+	// Release gives the lock back. Only its owner's release counts: a lock
+	// that expired and was taken by another owner is left to that owner.
+	Release(ctx context.Context) error
+}
+
 // Pinger is an optional [L2Driver] capability: one cheap round trip that
 // tells whether the backend answers. A store pings its L2 once when it
 // starts, so that an unreachable L2 shows in the log at once and opens the

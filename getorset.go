@@ -556,6 +556,22 @@ func result[T any](c *Cache, key string, cl *call) (T, error) {
 // or records a *FactoryError. abandoned is nil when the caller runs it inline.
 func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale hit, cl *call, abandoned *atomic.Bool) {
 	defer c.flights.finish(key, cl)
+	if c.st.locker != nil {
+		held, e, err := lockOrWait[T](ctx, c, key, o)
+		switch {
+		case err != nil:
+			cl.err = err
+			if stale.e != nil {
+				cl.e, cl.graced, cl.layer, cl.err = stale.e, true, stale.layer, nil
+			}
+			return
+		case e != nil: // the holder on another instance wrote it
+			cl.e = e
+			return
+		case held != nil:
+			defer held.release()
+		}
+	}
 	fc := &FactoryContext[T]{c: c, key: key, opts: *o, stale: stale.e}
 	v, err := invoke(ctx, factory, fc)
 	if fc.skip && (err == nil || errors.Is(err, errSkip)) {

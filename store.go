@@ -26,6 +26,7 @@ type Store struct {
 	l1         L1Driver
 	l2         L2Driver
 	bus        Bus
+	locker     Locker
 	serializer Serializer
 	claimed    atomic.Bool
 }
@@ -42,6 +43,11 @@ func (s *Store) UseL2(d L2Driver) *Store { s.l2 = d; return s }
 
 // UseBus sets the bus that keeps the L1 of every instance coherent.
 func (s *Store) UseBus(b Bus) *Store { s.bus = b; return s }
+
+// UseLocker sets a cluster-wide lock, so that one factory runs per key
+// across instances (see [Locker]). It needs an L2, where the holder's value
+// reaches the others.
+func (s *Store) UseLocker(l Locker) *Store { s.locker = l; return s }
 
 // UseSerializer sets how entries are encoded for L2. Default: [JSON].
 func (s *Store) UseSerializer(sz Serializer) *Store { s.serializer = sz; return s }
@@ -63,6 +69,7 @@ type store struct {
 	bus      *busLink
 	breaker  breaker
 	recovery *recovery // failed L2 changes to replay; nil: off, or no L2
+	locker   Locker    // nil: stampede protection per instance only
 
 	// namespaces maps a path to its Cache, weakly: a namespace that no caller
 	// holds and that keeps nothing it cannot read again is reclaimed by the
@@ -126,7 +133,7 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 	for _, layer := range []struct {
 		name string
 		v    any
-	}{{"l1", def.l1}, {"l2", def.l2}, {"bus", def.bus}, {"serializer", def.serializer}} {
+	}{{"l1", def.l1}, {"l2", def.l2}, {"bus", def.bus}, {"locker", def.locker}, {"serializer", def.serializer}} {
 		if v, ok := layer.v.(Validator); ok {
 			if err := v.Validate(); err != nil {
 				return nil, fmt.Errorf("bento: store %q: %s %T: %w", name, layer.name, layer.v, err)
@@ -150,6 +157,12 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 	}
 	if def.bus != nil {
 		st.bus = newBusLink(st, def.bus)
+	}
+	if def.locker != nil {
+		if def.l2 == nil {
+			return nil, fmt.Errorf("bento: store %q: a locker needs an L2, where the lock holder's value reaches the other instances", name)
+		}
+		st.locker = def.locker
 	}
 	if def.l2 != nil && st.opts.recoveryQueue > 0 {
 		st.recovery = newRecovery(st.opts.recoveryQueue)
@@ -197,6 +210,11 @@ func (st *store) close() error {
 	if st.bus != nil {
 		if err := st.bus.close(); err != nil {
 			errs = append(errs, fmt.Errorf("bento: store %q: bus: %w", st.name, err))
+		}
+	}
+	if st.locker != nil {
+		if err := st.locker.Disconnect(); err != nil {
+			errs = append(errs, fmt.Errorf("bento: store %q: locker: %w", st.name, err))
 		}
 	}
 	if st.l2Driver != nil {
