@@ -33,6 +33,7 @@ var Packages = []string{
 	"modules/adapters/sqlite",
 	"modules/buses/memory",
 	"modules/buses/redis",
+	"modules/buses/nats",
 	"modules/buses/postgres",
 	"modules/serializers/json",
 	"modules/serializers/msgpack",

@@ -10,6 +10,7 @@ import (
 	_ "github.com/bentocache/bento/modules/adapters/sqlite"
 	_ "github.com/bentocache/bento/modules/admin"
 	_ "github.com/bentocache/bento/modules/buses/memory"
+	_ "github.com/bentocache/bento/modules/buses/nats"
 	_ "github.com/bentocache/bento/modules/buses/postgres"
 	_ "github.com/bentocache/bento/modules/buses/redis"
 	_ "github.com/bentocache/bento/modules/drivers/database"
