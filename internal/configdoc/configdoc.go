@@ -28,6 +28,7 @@ var Packages = []string{
 	"modules/drivers/redis",
 	"modules/drivers/file",
 	"modules/drivers/database",
+	"modules/drivers/natskv",
 	"modules/adapters/postgres",
 	"modules/adapters/mysql",
 	"modules/adapters/sqlite",

@@ -16,6 +16,7 @@ import (
 	_ "github.com/bentocache/bento/modules/drivers/database"
 	_ "github.com/bentocache/bento/modules/drivers/file"
 	_ "github.com/bentocache/bento/modules/drivers/memory"
+	_ "github.com/bentocache/bento/modules/drivers/natskv"
 	_ "github.com/bentocache/bento/modules/drivers/redis"
 	_ "github.com/bentocache/bento/modules/serializers/json"
 	_ "github.com/bentocache/bento/modules/serializers/msgpack"
