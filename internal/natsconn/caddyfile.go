@@ -5,6 +5,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/bentocache/bento/internal/cfblock"
 )
 
 // Fields points at the connection fields of a module's config struct, so
@@ -115,15 +117,7 @@ func (f Fields) UnmarshalCaddyfile(d *caddyfile.Dispenser, what string, more fun
 }
 
 // OneArg reads the one value of the option d is on into dst.
-func OneArg(d *caddyfile.Dispenser, dst *string) error {
-	name := d.Val()
-	args := d.RemainingArgs()
-	if len(args) != 1 {
-		return d.Errf("%s takes one value, got %d", name, len(args))
-	}
-	*dst = args[0]
-	return nil
-}
+func OneArg(d *caddyfile.Dispenser, dst *string) error { return cfblock.OneArg(d, dst) }
 
 // DurationArg reads the one duration of the option d is on into dst.
 func DurationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
@@ -141,11 +135,4 @@ func DurationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 }
 
 // Flag sets an option that takes no value.
-func Flag(d *caddyfile.Dispenser, dst *bool) error {
-	name := d.Val()
-	if args := d.RemainingArgs(); len(args) > 0 {
-		return d.Errf("%s takes no value, got %q", name, args[0])
-	}
-	*dst = true
-	return nil
-}
+func Flag(d *caddyfile.Dispenser, dst *bool) error { return cfblock.Flag(d, dst) }

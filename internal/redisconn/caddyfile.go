@@ -6,6 +6,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/bentocache/bento/internal/cfblock"
 )
 
 // Fields points at the connection fields of a module's config struct, so
@@ -190,22 +192,7 @@ func (f Fields) sentinel(d *caddyfile.Dispenser) error {
 }
 
 // OneArg reads the one value of the option d is on into dst.
-func OneArg(d *caddyfile.Dispenser, dst *string) error {
-	name := d.Val()
-	args := d.RemainingArgs()
-	if len(args) != 1 {
-		return d.Errf("%s takes one value, got %d", name, len(args))
-	}
-	*dst = args[0]
-	return nil
-}
+func OneArg(d *caddyfile.Dispenser, dst *string) error { return cfblock.OneArg(d, dst) }
 
 // flag sets an option that takes no value.
-func flag(d *caddyfile.Dispenser, dst *bool) error {
-	name := d.Val()
-	if args := d.RemainingArgs(); len(args) > 0 {
-		return d.Errf("%s takes no value, got %q", name, args[0])
-	}
-	*dst = true
-	return nil
-}
+func flag(d *caddyfile.Dispenser, dst *bool) error { return cfblock.Flag(d, dst) }
