@@ -57,8 +57,9 @@ var moduleIDs = []string{
 	"bento",
 	"admin.api.bento",
 	"bento.drivers.memory", "bento.drivers.redis", "bento.drivers.file", "bento.drivers.database",
+	"bento.drivers.natskv",
 	"bento.adapters.postgres", "bento.adapters.mysql", "bento.adapters.sqlite",
-	"bento.buses.memory", "bento.buses.redis", "bento.buses.postgres",
+	"bento.buses.memory", "bento.buses.redis", "bento.buses.postgres", "bento.buses.nats",
 	"bento.serializers.json", "bento.serializers.msgpack",
 }
 
@@ -120,8 +121,10 @@ func TestBinary_ValidateExamples(t *testing.T) {
 	env := []string{
 		testenv.RedisVar + "=127.0.0.1:6379",
 		testenv.PostgresVar + "=postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+		testenv.NATSVar + "=" + testenv.NATSDefault,
 	}
 	for _, cfg := range []string{
+		"examples/nats/Caddyfile", "examples/nats/config.json",
 		"examples/embedded/Caddyfile", "examples/embedded/config.json",
 		"examples/redis-postgres/Caddyfile", "examples/redis-postgres/config.json",
 	} {

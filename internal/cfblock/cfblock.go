@@ -16,3 +16,24 @@ func NoOptions(d *caddyfile.Dispenser, what string) error {
 	}
 	return nil
 }
+
+// OneArg reads the one value of the option d is on into dst.
+func OneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.Errf("%s takes one value, got %d", name, len(args))
+	}
+	*dst = args[0]
+	return nil
+}
+
+// Flag sets an option that takes no value.
+func Flag(d *caddyfile.Dispenser, dst *bool) error {
+	name := d.Val()
+	if args := d.RemainingArgs(); len(args) > 0 {
+		return d.Errf("%s takes no value, got %q", name, args[0])
+	}
+	*dst = true
+	return nil
+}

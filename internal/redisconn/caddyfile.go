@@ -6,6 +6,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/bentocache/bento/internal/cfblock"
 )
 
 // Fields points at the connection fields of a module's config struct, so
@@ -20,11 +22,18 @@ type Fields struct {
 	TLS                   *bool
 	TLSServerName         *string
 	TLSInsecureSkipVerify *bool
+	// Sentinel, if not nil, makes the "sentinel" block an option.
+	Sentinel **Sentinel
 }
 
 // Config returns the values of the fields.
 func (f Fields) Config() Config {
+	var s *Sentinel
+	if f.Sentinel != nil {
+		s = *f.Sentinel
+	}
 	return Config{
+		Sentinel:              s,
 		Addrs:                 *f.Addrs,
 		Cluster:               *f.Cluster,
 		Username:              *f.Username,
@@ -51,9 +60,16 @@ func (f Fields) Config() Config {
 //		tls
 //		tls_server_name          <name>
 //		tls_insecure_skip_verify
+//		sentinel [<master_name> [<addr...>]] {
+//			master_name <name>
+//			addrs       <addr...>
+//			username    <username>
+//			password    <password>
+//		}
 //	}
 //
-// Addresses given as arguments and with addrs add up. An option of the
+// Addresses given as arguments and with addrs add up, and so do the
+// sentinel's. sentinel is an option only when f.Sentinel is set. An option of the
 // block that is not one of these goes to more, with d on its name; more
 // reports whether it knew the option. what names the module in errors
 // ("redis driver").
@@ -113,6 +129,13 @@ func (f Fields) UnmarshalCaddyfile(d *caddyfile.Dispenser, what string, more fun
 			if err := flag(d, f.TLSInsecureSkipVerify); err != nil {
 				return err
 			}
+		case "sentinel":
+			if f.Sentinel == nil {
+				return d.Errf("unknown %s option %q", what, name)
+			}
+			if err := f.sentinel(d); err != nil {
+				return err
+			}
 		default:
 			known := false
 			if more != nil {
@@ -129,23 +152,47 @@ func (f Fields) UnmarshalCaddyfile(d *caddyfile.Dispenser, what string, more fun
 	return nil
 }
 
-// OneArg reads the one value of the option d is on into dst.
-func OneArg(d *caddyfile.Dispenser, dst *string) error {
-	name := d.Val()
-	args := d.RemainingArgs()
-	if len(args) != 1 {
-		return d.Errf("%s takes one value, got %d", name, len(args))
+// sentinel reads a sentinel option and its block.
+func (f Fields) sentinel(d *caddyfile.Dispenser) error {
+	s := *f.Sentinel
+	if s == nil {
+		s = new(Sentinel)
 	}
-	*dst = args[0]
+	args := d.RemainingArgs()
+	if len(args) > 0 {
+		s.MasterName = args[0]
+		s.Addrs = append(s.Addrs, args[1:]...)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch opt := d.Val(); opt {
+		case "master_name":
+			if err := OneArg(d, &s.MasterName); err != nil {
+				return err
+			}
+		case "addrs":
+			more := d.RemainingArgs()
+			if len(more) == 0 {
+				return d.Errf("sentinel addrs needs at least one address")
+			}
+			s.Addrs = append(s.Addrs, more...)
+		case "username":
+			if err := OneArg(d, &s.Username); err != nil {
+				return err
+			}
+		case "password":
+			if err := OneArg(d, &s.Password); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unknown sentinel option %q", opt)
+		}
+	}
+	*f.Sentinel = s
 	return nil
 }
 
+// OneArg reads the one value of the option d is on into dst.
+func OneArg(d *caddyfile.Dispenser, dst *string) error { return cfblock.OneArg(d, dst) }
+
 // flag sets an option that takes no value.
-func flag(d *caddyfile.Dispenser, dst *bool) error {
-	name := d.Val()
-	if args := d.RemainingArgs(); len(args) > 0 {
-		return d.Errf("%s takes no value, got %q", name, args[0])
-	}
-	*dst = true
-	return nil
-}
+func flag(d *caddyfile.Dispenser, dst *bool) error { return cfblock.Flag(d, dst) }

@@ -59,6 +59,41 @@ type Options struct {
 	// go-redis's default of 5s; negative values are reported by
 	// [Options.Validate].
 	DialTimeout time.Duration
+	// Sentinel, when not nil, makes the client a sentinel failover client:
+	// it asks the sentinels for the master of Sentinel.MasterName, and
+	// follows a failover. Addrs and Cluster must then be unset.
+	Sentinel *Sentinel
+}
+
+// Sentinel is the Redis Sentinel part of a connection config: the
+// sentinels to ask, and the name of the master they monitor.
+type Sentinel struct {
+	// Name of the master the sentinels monitor, as in their "sentinel
+	// monitor <name> …" line. Required.
+	MasterName string `json:"master_name,omitempty"`
+	// Addresses ("host:port") of the sentinels. At least one is required.
+	Addrs []string `json:"addrs,omitempty"`
+	// ACL user name on the sentinels. Default: none.
+	Username string `json:"username,omitempty"`
+	// Password on the sentinels (their requirepass, or the ACL user's).
+	// Default: none; the master's password is the connection's password.
+	Password string `json:"password,omitempty"`
+}
+
+// validate reports a sentinel config that cannot open a client.
+func (s *Sentinel) validate() error {
+	if strings.TrimSpace(s.MasterName) == "" {
+		return errors.New("sentinel.master_name is empty: name the master the sentinels monitor")
+	}
+	if len(s.Addrs) == 0 {
+		return errors.New("sentinel.addrs is empty: give at least one sentinel address")
+	}
+	for i, a := range s.Addrs {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("sentinel.addrs[%d] is empty", i)
+		}
+	}
+	return nil
 }
 
 // Validate reports options that cannot open a client: any of them set
@@ -81,12 +116,21 @@ func (o Options) Validate(client goredis.UniversalClient, opener string) error {
 			{"db", o.DB != 0},
 			{"tls", o.TLS != nil},
 			{"dial_timeout", o.DialTimeout != 0},
+			{"sentinel", o.Sentinel != nil},
 		} {
 			if f.set {
 				return fmt.Errorf("client and %s are both set: connection options apply only to a client the %s opens, configure the client instead", f.name, opener)
 			}
 		}
 		return nil
+	}
+	if o.Sentinel != nil {
+		if len(o.Addrs) > 0 || o.Cluster {
+			return errors.New("sentinel and addrs or cluster are both set: with sentinel, the sentinels name the master; list them in sentinel.addrs")
+		}
+		if err := o.Sentinel.validate(); err != nil {
+			return err
+		}
 	}
 	for i, a := range o.Addrs {
 		if strings.TrimSpace(a) == "" {
@@ -106,16 +150,33 @@ func (o Options) Validate(client goredis.UniversalClient, opener string) error {
 }
 
 // NewClient opens the client that o describes, without I/O (go-redis dials
-// on the first command): a *goredis.ClusterClient for several addresses or
-// Cluster, a *goredis.Client otherwise. The client honours context
-// deadlines (ContextTimeoutEnabled). The caller closes it. From then on,
-// go-redis's own log lines go where [RouteLogs] says, not to stderr.
+// on the first command): a sentinel failover *goredis.Client for Sentinel,
+// a *goredis.ClusterClient for several addresses or Cluster, a
+// *goredis.Client otherwise. The client honours context deadlines
+// (ContextTimeoutEnabled). The caller closes it. From then on, go-redis's
+// own log lines go where [RouteLogs] says, not to stderr.
 func (o Options) NewClient() goredis.UniversalClient {
 	installLogs()
 	addrs := o.addrs()
 	var tlsConfig *tls.Config
 	if o.TLS != nil {
 		tlsConfig = o.TLS.Clone()
+	}
+	if o.Sentinel != nil {
+		return goredis.NewFailoverClient(&goredis.FailoverOptions{
+			MasterName:            o.Sentinel.MasterName,
+			SentinelAddrs:         slices.Clone(o.Sentinel.Addrs),
+			SentinelUsername:      o.Sentinel.Username,
+			SentinelPassword:      o.Sentinel.Password,
+			Username:              o.Username,
+			Password:              o.Password,
+			DB:                    o.DB,
+			TLSConfig:             tlsConfig,
+			DialTimeout:           o.DialTimeout,
+			DialerRetries:         dialAttempts,
+			MaxRetries:            commandRetries,
+			ContextTimeoutEnabled: true,
+		})
 	}
 	if o.cluster() {
 		return goredis.NewClusterClient(&goredis.ClusterOptions{
@@ -178,6 +239,8 @@ type Config struct {
 	TLSServerName string
 	// TLSInsecureSkipVerify accepts any certificate.
 	TLSInsecureSkipVerify bool
+	// Sentinel, when not nil, finds the master through Redis Sentinel.
+	Sentinel *Sentinel
 }
 
 // Options returns the client options that c describes.
@@ -189,6 +252,11 @@ func (c Config) Options() Options {
 		Password:    c.Password,
 		DB:          c.DB,
 		DialTimeout: c.DialTimeout,
+	}
+	if c.Sentinel != nil {
+		s := *c.Sentinel
+		s.Addrs = slices.Clone(s.Addrs)
+		o.Sentinel = &s
 	}
 	if c.TLS {
 		o.TLS = &tls.Config{

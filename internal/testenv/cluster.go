@@ -138,9 +138,27 @@ type redisProc struct {
 // additional arguments, and waits until it answers PING. It tries other
 // ports when the one it chose was taken meanwhile.
 func startRedis(extra func(port int, dir string) []string) (*redisProc, error) {
+	return startServer(func(port int, dir string) ([]string, error) {
+		args := []string{
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--daemonize", "no",
+			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"),
+		}
+		if extra != nil {
+			args = append(args, extra(port, dir)...)
+		}
+		return args, nil
+	})
+}
+
+// startServer starts redis-server with the arguments that args returns
+// for a free port and a fresh directory (its log must go to redis.log in
+// that directory), and waits until it answers PING. It tries other ports
+// when the one it chose was taken meanwhile.
+func startServer(args func(port int, dir string) ([]string, error)) (*redisProc, error) {
 	var lastErr error
 	for range 5 {
-		p, err := tryStartRedis(extra)
+		p, err := tryStartServer(args)
 		if err == nil {
 			return p, nil
 		}
@@ -149,7 +167,7 @@ func startRedis(extra func(port int, dir string) []string) (*redisProc, error) {
 	return nil, lastErr
 }
 
-func tryStartRedis(extra func(port int, dir string) []string) (*redisProc, error) {
+func tryStartServer(build func(port int, dir string) ([]string, error)) (*redisProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -159,13 +177,10 @@ func tryStartRedis(extra func(port int, dir string) []string) (*redisProc, error
 		return nil, err
 	}
 	ps := strconv.Itoa(port)
-	args := []string{
-		"--port", ps, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"),
-	}
-	if extra != nil {
-		args = append(args, extra(port, dir)...)
+	args, err := build(port, dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
 	}
 	cmd := exec.Command("sh", append([]string{"-c", redisWrapper, "sh"}, args...)...)
 	cmd.Env = append(os.Environ(), "BENTO_REDIS_DIR="+dir)

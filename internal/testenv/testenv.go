@@ -1,7 +1,7 @@
 // Package testenv gives bento's tests the addresses of the real servers they
 // run against, read from environment variables with the local defaults.
 //
-// A test asks for a server with [Redis], [Postgres] or [MySQL]. When the
+// A test asks for a server with [Redis], [Postgres], [MySQL] or [NATS]. When the
 // server does not answer, the test is skipped with a message naming the
 // variable to set — or, with BENTO_REQUIRE_SERVICES=1 (as CI sets), it fails:
 // a missing server must never turn a CI run green by skipping.
@@ -23,10 +23,12 @@ const (
 	RedisVar      = "BENTO_REDIS_ADDR"
 	PostgresVar   = "BENTO_POSTGRES_DSN"
 	MySQLVar      = "BENTO_MYSQL_DSN"
+	NATSVar       = "BENTO_NATS_URL"
 	RequireVar    = "BENTO_REQUIRE_SERVICES"
 	RedisDefault  = "127.0.0.1:6379"
 	PgDefault     = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	MySQLDefault  = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
+	NATSDefault   = "nats://127.0.0.1:4222"
 	dialTimeout   = 3 * time.Second
 	requiredValue = "1"
 )
@@ -71,6 +73,33 @@ func MySQL(t testing.TB) string {
 	}
 	reachable(t, MySQLVar, host)
 	return dsn
+}
+
+// NATS returns the URL of the NATS server (with JetStream enabled, for the
+// key-value driver), or skips (or fails) t.
+func NATS(t testing.TB) string {
+	t.Helper()
+	u := lookup(NATSVar, NATSDefault)
+	host := "127.0.0.1:4222"
+	if p, err := url.Parse(u); err == nil && p.Host != "" {
+		host = p.Host
+		if p.Port() == "" {
+			host = net.JoinHostPort(p.Hostname(), "4222")
+		}
+	}
+	reachable(t, NATSVar, host)
+	return u
+}
+
+// NATSAddr returns the "host:port" of the NATS server of [NATS], for a
+// proxy in front of it.
+func NATSAddr(t testing.TB) string {
+	t.Helper()
+	p, err := url.Parse(NATS(t))
+	if err != nil || p.Host == "" {
+		t.Fatalf("testenv: %s is not a nats://host:port URL", NATSVar)
+	}
+	return p.Host
 }
 
 // Prefix returns a fresh random key prefix (or table suffix): letters,

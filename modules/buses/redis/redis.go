@@ -52,6 +52,10 @@ func init() { caddy.RegisterModule(new(Bus)) }
 // after [Bus.Disconnect].
 var ErrClosed = errors.New("redis bus: bus closed")
 
+// Sentinel is the "sentinel" part of the module's config: the sentinels
+// to ask for the master, and the master's name.
+type Sentinel = redisconn.Sentinel
+
 // DefaultAddr is the address a Bus dials when [Options] names neither a
 // client nor an address.
 const DefaultAddr = redisconn.DefaultAddr
@@ -103,6 +107,11 @@ type Bus struct {
 	// With tls, accept any certificate: for tests only, it gives up the
 	// protection TLS exists for. Default: false.
 	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+	// Find the master through Redis Sentinel: {"master_name": "mymaster",
+	// "addrs": ["10.0.0.7:26379", …]}, with optional "username" and
+	// "password" for the sentinels. The client follows a failover. addrs
+	// and cluster must then be unset. Default: none.
+	Sentinel *Sentinel `json:"sentinel,omitempty"`
 	// How long the subscriber connection may stay silent before the bus
 	// pings it, and how long it then waits for the answer before it
 	// reconnects, e.g. "5s". A negative duration turns the check off.
@@ -299,6 +308,12 @@ func (b *Bus) Cleanup() error {
 //		tls
 //		tls_server_name          <name>
 //		tls_insecure_skip_verify
+//		sentinel [<master_name> [<addr...>]] {
+//			master_name <name>
+//			addrs       <addr...>
+//			username    <username>
+//			password    <password>
+//		}
 //		health_check_interval    <duration>|off
 //	}
 //
@@ -501,6 +516,7 @@ func (b *Bus) fields() redisconn.Fields {
 		TLS:                   &b.TLS,
 		TLSServerName:         &b.TLSServerName,
 		TLSInsecureSkipVerify: &b.TLSInsecureSkipVerify,
+		Sentinel:              &b.Sentinel,
 	}
 }
 

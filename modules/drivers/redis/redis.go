@@ -45,6 +45,10 @@ import (
 
 func init() { caddy.RegisterModule(Driver{}) }
 
+// Sentinel is the "sentinel" part of the module's config: the sentinels
+// to ask for the master, and the master's name.
+type Sentinel = redisconn.Sentinel
+
 // DefaultAddr is the address a Driver dials when [Options] names neither a
 // client nor an address.
 const DefaultAddr = redisconn.DefaultAddr
@@ -97,6 +101,11 @@ type Driver struct {
 	// With tls, accept any certificate: for tests only, it gives up the
 	// protection TLS exists for. Default: false.
 	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+	// Find the master through Redis Sentinel: {"master_name": "mymaster",
+	// "addrs": ["10.0.0.7:26379", …]}, with optional "username" and
+	// "password" for the sentinels. The client follows a failover. addrs
+	// and cluster must then be unset. Default: none.
+	Sentinel *Sentinel `json:"sentinel,omitempty"`
 	// Put before every key, as "prefix:namespace:key" (the store's own
 	// prefix comes after it). Default: none.
 	Prefix string `json:"prefix,omitempty"`
@@ -271,6 +280,12 @@ func (dr *Driver) Cleanup() error {
 //		tls
 //		tls_server_name          <name>
 //		tls_insecure_skip_verify
+//		sentinel [<master_name> [<addr...>]] {
+//			master_name <name>
+//			addrs       <addr...>
+//			username    <username>
+//			password    <password>
+//		}
 //		prefix                   <prefix>
 //	}
 //
@@ -535,6 +550,7 @@ func (dr *Driver) fields() redisconn.Fields {
 		TLS:                   &dr.TLS,
 		TLSServerName:         &dr.TLSServerName,
 		TLSInsecureSkipVerify: &dr.TLSInsecureSkipVerify,
+		Sentinel:              &dr.Sentinel,
 	}
 }
 
