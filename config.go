@@ -58,6 +58,10 @@ type StoreConfig struct {
 	// The bus that keeps every instance's L1 coherent, named by "bus"
 	// (module bento.buses.<bus>), e.g. {"bus": "redis"}.
 	BusRaw json.RawMessage `json:"bus,omitempty" caddy:"namespace=bento.buses inline_key=bus"`
+	// A cluster-wide lock, so that one factory runs per key across
+	// instances, named by "locker" (module bento.lockers.<locker>), e.g.
+	// {"locker": "redis"}. Needs an L2. Default: none.
+	LockerRaw json.RawMessage `json:"locker,omitempty" caddy:"namespace=bento.lockers inline_key=locker"`
 	// How entries are encoded for L2, named by "serializer" (module
 	// bento.serializers.<serializer>). Default: json.
 	SerializerRaw json.RawMessage `json:"serializer,omitempty" caddy:"namespace=bento.serializers inline_key=serializer"`
@@ -350,6 +354,14 @@ func loadStore(cctx caddy.Context, at, name string, raw json.RawMessage) (*Store
 			st.UseBus(d)
 			return nil
 		}},
+		{"locker", "bento.lockers", "locker", sc.LockerRaw, func(v any) error {
+			l, ok := v.(Locker)
+			if !ok {
+				return wrongLayer(v, "a locker", "locker")
+			}
+			st.UseLocker(l)
+			return nil
+		}},
 		{"serializer", "bento.serializers", "serializer", sc.SerializerRaw, func(v any) error {
 			d, ok := v.(Serializer)
 			if !ok {
@@ -470,6 +482,9 @@ var builtinPackages = map[string]string{
 	"bento.buses.memory":        "github.com/bentocache/bento/modules/buses/memory",
 	"bento.buses.redis":         "github.com/bentocache/bento/modules/buses/redis",
 	"bento.buses.postgres":      "github.com/bentocache/bento/modules/buses/postgres",
+	"bento.buses.nats":          "github.com/bentocache/bento/modules/buses/nats",
+	"bento.drivers.natskv":      "github.com/bentocache/bento/modules/drivers/natskv",
+	"bento.lockers.redis":       "github.com/bentocache/bento/modules/lockers/redis",
 	"bento.serializers.json":    "github.com/bentocache/bento/modules/serializers/json",
 	"bento.serializers.msgpack": "github.com/bentocache/bento/modules/serializers/msgpack",
 }

@@ -556,8 +556,11 @@ func result[T any](c *Cache, key string, cl *call) (T, error) {
 // or records a *FactoryError. abandoned is nil when the caller runs it inline.
 func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale hit, cl *call, abandoned *atomic.Bool) {
 	defer c.flights.finish(key, cl)
+	var held *heldLock
 	if c.st.locker != nil {
-		held, e, err := lockOrWait[T](ctx, c, key, o)
+		var e *entry
+		var err error
+		held, e, err = lockOrWait[T](ctx, c, key, o)
 		switch {
 		case err != nil:
 			cl.err = err
@@ -587,6 +590,12 @@ func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T
 	e, err := c.newEntry(key, v, &fc.opts)
 	if err != nil {
 		cl.err = err
+		return
+	}
+	if held != nil && held.lost.Load() {
+		// Another instance may hold the lock now and write its own value:
+		// this one goes to the callers only.
+		cl.e = e
 		return
 	}
 	var l2ok bool

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +25,7 @@ const lockPrefix = reservedPrefix + ":lock:"
 // released.
 type heldLock struct {
 	lock Lock
+	lost atomic.Bool // a refresh failed: another instance may hold it now
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -102,6 +104,7 @@ func hold(c *Cache, lock Lock) *heldLock {
 			case <-t.C:
 				ctx, cancel := context.WithTimeout(context.Background(), every)
 				if err := lock.Refresh(ctx); err != nil {
+					h.lost.Store(true)
 					c.st.logger.Warn("cluster-wide lock lost while the factory runs", zap.String("namespace", c.path), zap.Error(err))
 				}
 				cancel()

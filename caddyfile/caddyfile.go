@@ -116,11 +116,13 @@ func parseStore(d *cfile.Dispenser, warnings *[]caddyconfig.Warning) (*bento.Sto
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		layer := d.Val()
 		switch layer {
-		case "l1", "l2", "bus", "serializer":
+		case "l1", "l2", "bus", "locker", "serializer":
 			namespace, key := "bento.drivers", "driver"
 			switch layer {
 			case "bus":
 				namespace, key = "bento.buses", "bus"
+			case "locker":
+				namespace, key = "bento.lockers", "locker"
 			case "serializer":
 				namespace, key = "bento.serializers", "serializer"
 			}
@@ -135,6 +137,8 @@ func parseStore(d *cfile.Dispenser, warnings *[]caddyconfig.Warning) (*bento.Sto
 				sc.L2Raw = raw
 			case "bus":
 				sc.BusRaw = raw
+			case "locker":
+				sc.LockerRaw = raw
 			case "serializer":
 				sc.SerializerRaw = raw
 			}

@@ -35,6 +35,7 @@ var Packages = []string{
 	"modules/buses/memory",
 	"modules/buses/redis",
 	"modules/buses/nats",
+	"modules/lockers/redis",
 	"modules/buses/postgres",
 	"modules/serializers/json",
 	"modules/serializers/msgpack",

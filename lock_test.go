@@ -1,0 +1,77 @@
+package bento_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/mapstore"
+	"github.com/bentocache/bento/modules/drivers/memory"
+)
+
+// fakeLocker answers every Acquire with err, or as held by another owner.
+type fakeLocker struct{ err error }
+
+func (f fakeLocker) Acquire(context.Context, string) (bento.Lock, error) { return nil, f.err }
+func (fakeLocker) Disconnect() error                                     { return nil }
+
+func lockedStore(l bento.Locker) *bento.Store {
+	return bento.NewStore().UseL1(memory.New(memory.Options{})).UseL2(mapstore.NewL2(mapstore.L2Options{})).UseLocker(l)
+}
+
+// TestLocker_FailingDegradesToLocal: a locker that fails is an error event,
+// never the caller's error; the instance's own stampede protection still
+// runs the factory once.
+func TestLocker_FailingDegradesToLocal(t *testing.T) {
+	b := newBento(t, lockedStore(fakeLocker{err: errors.New("connection refused")}))
+	rec := record(b)
+	var runs atomic.Int32
+	factory := func(context.Context, *bento.FactoryContext[string]) (string, error) {
+		runs.Add(1)
+		time.Sleep(10 * time.Millisecond) // let the callers pile up
+		return "v", nil
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if v, err := bento.GetOrSet(t.Context(), b.Default(), "k", factory); err != nil || v != "v" {
+				t.Errorf("GetOrSet with a failing locker = %q, %v; want \"v\", <nil>", v, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := runs.Load(); n != 1 {
+		t.Errorf("factory runs = %d; want 1 (per-instance protection)", n)
+	}
+	if n := rec.count(bento.EventError, nil); n != 1 {
+		t.Errorf("error events for the failing locker = %d; want 1", n)
+	}
+}
+
+// TestLocker_WaitBoundedByLockTimeout: while another instance holds the lock
+// and writes nothing, a caller waits LockTimeout and gets ErrLockTimeout.
+func TestLocker_WaitBoundedByLockTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBento(t, lockedStore(fakeLocker{}))
+		defer b.Close()
+		_, err := bento.GetOrSet(t.Context(), b.Default(), "k", constant("v", new(atomic.Int32)), bento.LockTimeout(time.Second))
+		if !errors.Is(err, bento.ErrLockTimeout) {
+			t.Errorf("GetOrSet while another instance holds the lock = %v; want ErrLockTimeout", err)
+		}
+	})
+}
+
+// TestLocker_NeedsL2: a locker without an L2 is a configuration error.
+func TestLocker_NeedsL2(t *testing.T) {
+	_, err := bento.New(bento.Config{Stores: map[string]*bento.Store{
+		"main": bento.NewStore().UseL1(memory.New(memory.Options{})).UseLocker(fakeLocker{}),
+	}})
+	if err == nil {
+		t.Fatal("New with a locker and no L2 succeeded; want an error")
+	}
+}
