@@ -77,10 +77,10 @@ type Locker struct {
 	// after this. Default: 10s.
 	Lease caddy.Duration `json:"lease,omitempty"`
 
-	client  goredis.UniversalClient
-	owned   bool         // New opened client
-	pooled  *lease.Lease // Provision's shared client
-	closing sync.Once
+	client goredis.UniversalClient
+	owned  bool         // New opened client
+	pooled *lease.Lease // Provision's shared client
+	closed *sync.Once   // one Disconnect
 }
 
 // Options configures a Locker built by [New].
@@ -97,7 +97,7 @@ type Options struct {
 
 // New returns a Locker; it does no I/O.
 func New(o Options) *Locker {
-	l := &Locker{Lease: caddy.Duration(o.Lease), client: o.Client}
+	l := &Locker{Lease: caddy.Duration(o.Lease), client: o.Client, closed: new(sync.Once)}
 	if l.client == nil {
 		l.client = redisconn.Options{Addrs: o.Addrs}.NewClient()
 		l.owned = true
@@ -116,7 +116,7 @@ func (l *Locker) Provision(caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("redis locker: %w", err)
 	}
-	l.client, l.pooled = client, pooled
+	l.client, l.pooled, l.closed = client, pooled, new(sync.Once)
 	return nil
 }
 
@@ -188,7 +188,10 @@ func (l *Locker) Acquire(ctx context.Context, name string) (bento.Lock, error) {
 // Disconnect closes the client the locker opened, or gives back the shared
 // one; twice is fine.
 func (l *Locker) Disconnect() (err error) {
-	l.closing.Do(func() {
+	if l.closed == nil {
+		return nil // Provision did not get this far
+	}
+	l.closed.Do(func() {
 		switch {
 		case l.pooled != nil:
 			err = l.pooled.Release()
