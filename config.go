@@ -485,6 +485,7 @@ var builtinPackages = map[string]string{
 	"bento.buses.nats":          "github.com/bentocache/bento/modules/buses/nats",
 	"bento.drivers.natskv":      "github.com/bentocache/bento/modules/drivers/natskv",
 	"bento.lockers.redis":       "github.com/bentocache/bento/modules/lockers/redis",
+	"bento.lockers.postgres":    "github.com/bentocache/bento/modules/lockers/postgres",
 	"bento.serializers.json":    "github.com/bentocache/bento/modules/serializers/json",
 	"bento.serializers.msgpack": "github.com/bentocache/bento/modules/serializers/msgpack",
 }

@@ -60,7 +60,7 @@ var moduleIDs = []string{
 	"bento.drivers.natskv",
 	"bento.adapters.postgres", "bento.adapters.mysql", "bento.adapters.sqlite",
 	"bento.buses.memory", "bento.buses.redis", "bento.buses.postgres", "bento.buses.nats",
-	"bento.lockers.redis",
+	"bento.lockers.redis", "bento.lockers.postgres",
 	"bento.serializers.json", "bento.serializers.msgpack",
 }
 

@@ -36,6 +36,7 @@ var Packages = []string{
 	"modules/buses/redis",
 	"modules/buses/nats",
 	"modules/lockers/redis",
+	"modules/lockers/postgres",
 	"modules/buses/postgres",
 	"modules/serializers/json",
 	"modules/serializers/msgpack",
