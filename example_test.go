@@ -364,6 +364,7 @@ func ExampleStore_UseBus() {
 	va, _ := bento.GetOrSet(ctx, a.Default(), "theme", load)
 	vb, _ := bento.GetOrSet(ctx, b.Default(), "theme", load)
 	fmt.Println("a:", va, "b:", vb)
+	<-applied // the set of a's first value has reached b
 
 	// Instance a writes. The bus tells b, whose L1 copy stops being fresh.
 	db["theme"] = "dark"
