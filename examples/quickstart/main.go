@@ -59,7 +59,7 @@ func run() error {
 	}
 	defer b.Close()
 
-	var quiet, graced atomic.Bool // graced: the last hit served a stale value
+	var quiet, graced atomic.Bool    // graced: the last hit served a stale value
 	written := make(chan string, 16) // keys written, to wait for a background refresh
 	b.On(func(e bento.Event) {
 		if e.Kind == bento.EventWritten {
