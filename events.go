@@ -25,6 +25,9 @@ const (
 
 var eventKindNames = [...]string{"", "hit", "miss", "written", "deleted", "cleared", "expired", "bus_published", "bus_received", "error"}
 
+// String returns the kind's lowercase name, as the events documentation
+// lists it: "hit", "miss", "bus_published", … ("unknown" for a value that is
+// not a kind).
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) {
 		return eventKindNames[k]
@@ -37,14 +40,19 @@ type Layer uint8
 
 // The layers.
 const (
-	LayerNone Layer = iota
+	LayerNone Layer = iota // the event concerns no one layer: a miss, a write, a delete
 	LayerL1
 	LayerL2
 	LayerBus
 )
 
+// String returns the layer's lowercase name: "l1", "l2", "bus", and "none"
+// for [LayerNone], so that a printed event always shows a layer ("unknown"
+// for a value that is not a layer).
 func (l Layer) String() string {
 	switch l {
+	case LayerNone:
+		return "none"
 	case LayerL1:
 		return "l1"
 	case LayerL2:
@@ -52,7 +60,7 @@ func (l Layer) String() string {
 	case LayerBus:
 		return "bus"
 	}
-	return ""
+	return "unknown"
 }
 
 // Event describes one thing the cache did. Listeners registered with

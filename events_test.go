@@ -108,3 +108,39 @@ func TestEvents_PanickingListener(t *testing.T) {
 		t.Error("a panicking listener was not logged")
 	}
 }
+
+func TestLayer_String(t *testing.T) {
+	tests := []struct {
+		layer bento.Layer
+		want  string
+	}{
+		{bento.LayerNone, "none"},
+		{bento.LayerL1, "l1"},
+		{bento.LayerL2, "l2"},
+		{bento.LayerBus, "bus"},
+		{bento.Layer(200), "unknown"},
+	}
+	for _, tt := range tests {
+		if got := tt.layer.String(); got != tt.want {
+			t.Errorf("Layer(%d).String() = %q; want %q", uint8(tt.layer), got, tt.want)
+		}
+	}
+}
+
+func TestEventKind_String(t *testing.T) {
+	tests := []struct {
+		kind bento.EventKind
+		want string
+	}{
+		{bento.EventHit, "hit"},
+		{bento.EventMiss, "miss"},
+		{bento.EventBusPublished, "bus_published"},
+		{bento.EventError, "error"},
+		{bento.EventKind(200), "unknown"},
+	}
+	for _, tt := range tests {
+		if got := tt.kind.String(); got != tt.want {
+			t.Errorf("EventKind(%d).String() = %q; want %q", uint8(tt.kind), got, tt.want)
+		}
+	}
+}

@@ -230,10 +230,10 @@ func ExampleBento_On() {
 	_, _ = bento.GetOrSet(ctx, users, "42", load) // hit in L1
 	_, _ = users.Delete(ctx, "42")
 	// Output:
-	// miss store=main namespace=users key=42 layer= graced=false
-	// written store=main namespace=users key=42 layer= graced=false
+	// miss store=main namespace=users key=42 layer=none graced=false
+	// written store=main namespace=users key=42 layer=none graced=false
 	// hit store=main namespace=users key=42 layer=l1 graced=false
-	// deleted store=main namespace=users key=42 layer= graced=false
+	// deleted store=main namespace=users key=42 layer=none graced=false
 }
 
 func ExampleFactoryContext_SetTTL() {

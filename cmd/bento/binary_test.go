@@ -94,6 +94,18 @@ func TestBinary_Version(t *testing.T) {
 
 var versionLine = regexp.MustCompile(`^bento \S.*; caddy v2\.\d+\.\d+`)
 
+// TestBinary_Help: bento help shows examples that run bento, before the
+// examples Caddy hard-codes with its own name.
+func TestBinary_Help(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {}} {
+		out, _ := bentoCmd(t, nil, args...)
+		i, j := strings.Index(out, "$ bento run --config"), strings.Index(out, "$ caddy run")
+		if i < 0 || (j >= 0 && j < i) {
+			t.Errorf("bento %s printed no \"$ bento run --config\" example before Caddy's (\"$ caddy run\"):\n%s", strings.Join(args, " "), out)
+		}
+	}
+}
+
 // TestBinary_FmtLeavesExamples: every Caddyfile of the repository is as
 // bento fmt (Caddy's formatter) writes it, so that running one prints no
 // "Caddyfile input is not formatted" warning.

@@ -17,10 +17,26 @@ import (
 	_ "github.com/bentocache/bento/modules/standard"
 )
 
+// long is the text that "bento help" prints first. Caddy's command line
+// prints its own examples after it, with "caddy" for the binary's name, and
+// offers no way to change them: this text gives bento's.
+const long = "bento is Caddy with a multi-tier cache: stores that stack an in-process L1,\n" +
+	"a shared L2 and a bus, configured under the bento app.\n" +
+	"\n" +
+	"Run it with a config:\n" +
+	"\n" +
+	"\t$ bento run --config Caddyfile\n" +
+	"\t$ bento validate --config Caddyfile\n" +
+	"\t$ bento adapt --config Caddyfile --pretty\n" +
+	"\t$ bento reload --config Caddyfile\n" +
+	"\t$ bento stop\n" +
+	"\n" +
+	"The examples below, and the help of some commands, come from Caddy and\n" +
+	"name the binary \"caddy\": run them as \"bento\"."
+
 func main() {
 	caddy.CustomBinaryName = "bento"
 	caddy.CustomVersion = bento.Version() + "; caddy" // Caddy adds its version
-	caddy.CustomLongDescription = "bento is Caddy with a multi-tier cache: stores that stack an in-process L1, " +
-		"a shared L2 and a bus, configured under the bento app."
+	caddy.CustomLongDescription = long
 	caddycmd.Main()
 }

@@ -76,39 +76,18 @@ type Options struct {
 	Prefix string
 }
 
-// Backend holds entries: what a server is to a network driver.
-type Backend struct {
-	mu sync.Mutex
-	m  map[string]item
-}
-
-type item struct {
-	value     []byte
-	expiresAt time.Time // zero: never
-}
-
-// lease is a driver's share of a pooled backend, released once.
-type lease struct {
-	key  string
-	once sync.Once
-}
-
-// NewBackend returns an empty backend.
-func NewBackend() *Backend { return &Backend{m: make(map[string]item)} }
-
-// Destruct empties the backend; the usage pool calls it when the last driver
-// using the backend lets go.
-func (b *Backend) Destruct() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	clear(b.m)
-	return nil
-}
-
 // New returns a Driver configured by o. It does no I/O and never fails:
 // bento.New calls [Driver.Validate].
 func New(o Options) *Driver {
-	return &Driver{b: o.Backend, base: o.Prefix}
+	dr := new(Driver)
+	dr.setup(o)
+	return dr
+}
+
+// setup configures dr from o: the one way in that New and Provision share.
+func (dr *Driver) setup(o Options) {
+	dr.Prefix = o.Prefix
+	dr.b, dr.base = o.Backend, o.Prefix
 }
 
 // CaddyModule returns the Caddy module information.
@@ -117,18 +96,18 @@ func (Driver) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision takes the driver's share of its named backend, creating the
-// backend if no other driver holds it. No I/O.
+// backend if no other driver holds it, then sets the driver up as New does.
+// No I/O.
 func (dr *Driver) Provision(ctx caddy.Context) error {
 	if dr.Backend == "" {
 		dr.Backend = "default"
 	}
-	v, _, err := backends.LoadOrNew(dr.Backend, func() (caddy.Destructor, error) {
-		return NewBackend(), nil
-	})
+	b, l, err := acquire(dr.Backend)
 	if err != nil {
 		return err
 	}
-	dr.b, dr.base, dr.lease = v.(*Backend), dr.Prefix, &lease{key: dr.Backend}
+	dr.lease = l
+	dr.setup(Options{Backend: b, Prefix: dr.Prefix})
 	return nil
 }
 
@@ -140,7 +119,9 @@ func (dr *Driver) Validate() error {
 	return nil
 }
 
-// Cleanup releases the driver's share of its backend.
+// Cleanup releases the driver's share of its backend, as Disconnect does:
+// a driver loaded from a config gets both calls, and the share is given
+// back once.
 func (dr *Driver) Cleanup() error { return dr.Disconnect() }
 
 // UnmarshalCaddyfile sets the driver up from a Caddyfile block:
@@ -267,9 +248,7 @@ func (dr *Driver) Disconnect() error {
 	if dr.lease == nil {
 		return nil
 	}
-	var err error
-	dr.lease.once.Do(func() { _, err = backends.Delete(dr.lease.key) })
-	return err
+	return dr.lease.release()
 }
 
 // Prune removes the expired entries of the whole backend.
@@ -282,6 +261,30 @@ func (dr *Driver) Prune(_ context.Context) error {
 	return nil
 }
 
+// Backend holds entries: what a server is to a network driver.
+type Backend struct {
+	mu sync.Mutex
+	m  map[string]item
+}
+
+type item struct {
+	value     []byte
+	expiresAt time.Time // zero: never
+}
+
+// NewBackend returns an empty backend.
+func NewBackend() *Backend { return &Backend{m: make(map[string]item)} }
+
+// Destruct empties the backend. It makes a Backend a caddy.Destructor, which
+// is what a caddy.UsagePool holds: the pool calls Destruct when the last
+// driver holding the backend gives its share back.
+func (b *Backend) Destruct() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.m)
+	return nil
+}
+
 // live returns the entry under k if it has not expired, and removes it if it
 // has. b.mu is held.
 func (b *Backend) live(k string) (item, bool) {
@@ -291,6 +294,35 @@ func (b *Backend) live(k string) (item, bool) {
 		return item{}, false
 	}
 	return it, ok
+}
+
+// lease is a driver's share of a backend in the usage pool. A driver loaded
+// from a config is let go of twice: the manager's Close calls Disconnect, and
+// unloading the config calls Cleanup. The sync.Once gives the share back on
+// the first call only, so the second cannot take away a share that another
+// driver holds.
+type lease struct {
+	key  string
+	once sync.Once
+}
+
+// acquire takes a share of the backend pooled under name, creating the
+// backend if no driver holds it.
+func acquire(name string) (*Backend, *lease, error) {
+	v, _, err := backends.LoadOrNew(name, func() (caddy.Destructor, error) {
+		return NewBackend(), nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return v.(*Backend), &lease{key: name}, nil
+}
+
+// release gives the share back; calling it again does nothing.
+func (l *lease) release() error {
+	var err error
+	l.once.Do(func() { _, err = backends.Delete(l.key) })
+	return err
 }
 
 // join builds the key layout shared by every bento driver.

@@ -66,6 +66,42 @@ func TestDriver_Config(t *testing.T) {
 	}
 }
 
+// TestDriver_ReleasedOnce checks the lease of a config-loaded driver: its
+// manager's Close calls both Disconnect and Cleanup, and the driver gives its
+// share of the backend back once, so another manager's share survives; the
+// last share given back empties the backend.
+func TestDriver_ReleasedOnce(t *testing.T) {
+	ctx := t.Context()
+	config := []byte(`{"stores": {"main": {"l2": {"driver": "ttlmap", "backend": "released-once"}}}}`)
+	load := func() *bento.Bento {
+		t.Helper()
+		b, err := bento.LoadJSON(ctx, config)
+		if err != nil {
+			t.Fatalf("LoadJSON: %v", err)
+		}
+		return b
+	}
+	first, second := load(), load()
+	if err := second.Default().Set(ctx, "42", "Ada"); err != nil {
+		t.Fatalf(`Set(ctx, "42", "Ada") = %v; want <nil>`, err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatalf("first manager: Close() = %v; want <nil>", err)
+	}
+	got, found, err := bento.Get[string](ctx, second.Default(), "42")
+	if got != "Ada" || !found || err != nil {
+		t.Errorf(`after the first manager closed, the second's Get(ctx, "42") = %q, %t, %v; want "Ada", true, <nil>: one driver gave back more than its share of the backend`, got, found, err)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatalf("second manager: Close() = %v; want <nil>", err)
+	}
+	third := load()
+	t.Cleanup(func() { _ = third.Close() })
+	if _, found, _ := bento.Get[string](ctx, third.Default(), "42"); found {
+		t.Error(`a manager loaded after every other let go found "42"; want a new, empty backend: the last share given back destructs it`)
+	}
+}
+
 func TestUnmarshalCaddyfile(t *testing.T) {
 	tests := []struct {
 		name    string

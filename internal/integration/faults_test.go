@@ -190,19 +190,6 @@ func faultGet(t *testing.T, fi *faultInstance, key string) (string, bool) {
 	return v, found
 }
 
-// rigPoll calls cond every 10ms until it holds or d has passed; it reports
-// whether it held.
-func rigPoll(t *testing.T, d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) || t.Context().Err() != nil {
-			return cond()
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
-}
-
 // TestFaults_ReadInFlightNeverResurrects: three instances on a real L2 and
 // bus. A's L2 read of k is caught in flight, holding the old value, while k
 // is invalidated — on A itself, or on B, whose message reaches A over the
@@ -260,7 +247,7 @@ func TestFaults_ReadInFlightNeverResurrects(t *testing.T) {
 						if err := inv.do(ctx, by.m.Default()); err != nil {
 							t.Fatalf("%s on %s: %v", inv.name, by.name, err)
 						}
-						if by == b && !rigPoll(t, 10*time.Second, func() bool { return a.received.Load() > before }) {
+						if by == b && !poll(t, 10*time.Second, func() bool { return a.received.Load() > before }) {
 							t.Fatalf("b's %s never reached a over the bus", inv.name)
 						}
 						release()
@@ -272,7 +259,7 @@ func TestFaults_ReadInFlightNeverResurrects(t *testing.T) {
 								v, found := faultGet(t, fi, "k")
 								return v == inv.value && found == inv.found
 							}
-							if !rigPoll(t, 10*time.Second, want) {
+							if !poll(t, 10*time.Second, want) {
 								v, found := faultGet(t, fi, "k")
 								t.Errorf("%s: Get(k) after %s on %s during a's held read = %q, %t; want %q, %t",
 									fi.name, inv.name, by.name, v, found, inv.value, inv.found)
@@ -425,7 +412,7 @@ func faultAgreement(t *testing.T, r rig, cut bool) {
 		return state{e, true}
 	}
 	var disagree []string
-	agreed := rigPoll(t, 30*time.Second, func() bool {
+	agreed := poll(t, 30*time.Second, func() bool {
 		disagree = disagree[:0]
 		for g := range writers {
 			for i := range keysPerOwner {
@@ -484,7 +471,7 @@ func TestFaults_UnreachableL2FailsFast(t *testing.T) {
 			proxy.Cut()
 			a := r.instance(t, "a", route, "", unwrapped, bento.L2CircuitBreaker(time.Minute))
 			const warning = "l2 does not answer; calls skip it while the circuit breaker is open"
-			if !rigPoll(t, 10*time.Second, func() bool { return a.logs.FilterMessage(warning).Len() > 0 }) {
+			if !poll(t, 10*time.Second, func() bool { return a.logs.FilterMessage(warning).Len() > 0 }) {
 				t.Fatalf("a store whose L2 is cut never logged %q", warning)
 			}
 			var l2errors atomic.Int64
