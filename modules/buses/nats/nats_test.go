@@ -383,7 +383,7 @@ func TestBus_ConfigErrors(t *testing.T) {
 		wantErr   []string
 	}{
 		{name: "EmptyServer", bus: `{"bus": "nats", "servers": [""]}`,
-			wantErr: []string{`store "main"`, `field "bus"`, "bento.buses.nats", "nats bus: servers[0] is empty"}},
+			wantErr: []string{`stores.main.bus`, "bento.buses.nats", "nats bus: servers[0] is empty"}},
 		{name: "TwoAuths", bus: `{"bus": "nats", "username": "u", "token": "t"}`,
 			wantErr: []string{"bento.buses.nats", "nats bus: more than one of username/password, token and creds_file"}},
 		{name: "SkipVerifyWithoutTLS", bus: `{"bus": "nats", "tls_insecure_skip_verify": true}`,

@@ -282,7 +282,7 @@ func TestDriver_ConfigErrors(t *testing.T) {
 		wantErr  []string
 	}{
 		{name: "Bucket", l2: `{"driver": "natskv", "bucket": "my.cache"}`,
-			wantErr: []string{`store "main"`, `field "l2"`, "bento.drivers.natskv", `natskv: bucket is "my.cache"`}},
+			wantErr: []string{`stores.main.l2`, "bento.drivers.natskv", `natskv: bucket is "my.cache"`}},
 		{name: "Replicas", l2: `{"driver": "natskv", "replicas": 7}`, wantErr: []string{"bento.drivers.natskv", "natskv: replicas is 7"}},
 		{name: "Storage", l2: `{"driver": "natskv", "storage": "disk"}`, wantErr: []string{`natskv: storage is "disk"`}},
 		{name: "MaxAge", l2: `{"driver": "natskv", "max_age": "-1h"}`, wantErr: []string{"natskv: max_age is -1h0m0s"}},
