@@ -3,7 +3,7 @@ package bento
 import (
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -28,65 +28,34 @@ type App struct {
 	// GET still shows, nor the rest of Caddy's admin API. Default: false.
 	AdminReadOnly bool `json:"admin_read_only,omitempty"`
 
-	b      *Bento
-	counts map[string]*Counters // per store, from the manager's events
+	b *Bento
 }
 
-// Counters are the running totals of one store since the app started: what
-// the admin API shows. The library does not count; the app does, from
-// events, so that a program without the app pays nothing for them.
-type Counters struct {
-	L1Hits     atomic.Int64
-	L2Hits     atomic.Int64
-	GracedHits atomic.Int64
-	Misses     atomic.Int64
-	Writes     atomic.Int64
-	Deletes    atomic.Int64
-	Clears     atomic.Int64
-	Expires    atomic.Int64
-	Errors     atomic.Int64
-	BusOut     atomic.Int64
-	BusIn      atomic.Int64
+// appStats keeps each store's totals across config reloads: a reloaded app
+// goes on counting where the previous one stopped, so that Prometheus sees
+// counters that only grow.
+var appStats sync.Map // store name → *storeStats
+
+func statsFor(store string) *storeStats {
+	v, _ := appStats.LoadOrStore(store, newStoreStats())
+	return v.(*storeStats)
 }
 
-// count adds an event to c.
-func (c *Counters) count(e Event) {
-	switch e.Kind {
-	case EventHit:
-		switch {
-		case e.Graced:
-			c.GracedHits.Add(1)
-		case e.Layer == LayerL2:
-			c.L2Hits.Add(1)
-		default:
-			c.L1Hits.Add(1)
-		}
-	case EventMiss:
-		c.Misses.Add(1)
-	case EventWritten:
-		c.Writes.Add(1)
-	case EventDeleted:
-		c.Deletes.Add(1)
-	case EventCleared:
-		c.Clears.Add(1)
-	case EventExpired:
-		c.Expires.Add(1)
-	case EventError:
-		c.Errors.Add(1)
-	case EventBusPublished:
-		c.BusOut.Add(1)
-	case EventBusReceived:
-		c.BusIn.Add(1)
-	}
-}
+// Counters are the running totals of one store since the process started:
+// what the admin API shows. They are the numbers the Prometheus metrics show
+// (one count, read two ways).
+type Counters struct{ s *storeStats }
 
 // Snapshot returns the counters as a map, for JSON.
 func (c *Counters) Snapshot() map[string]int64 {
+	s := c.s
+	n := func(v uint64) int64 { return int64(v) }
 	return map[string]int64{
-		"l1_hits": c.L1Hits.Load(), "l2_hits": c.L2Hits.Load(), "graced_hits": c.GracedHits.Load(),
-		"misses": c.Misses.Load(), "writes": c.Writes.Load(), "deletes": c.Deletes.Load(),
-		"clears": c.Clears.Load(), "expires": c.Expires.Load(), "errors": c.Errors.Load(),
-		"bus_published": c.BusOut.Load(), "bus_received": c.BusIn.Load(),
+		"l1_hits": n(s.hits[0][0].load()), "l2_hits": n(s.hits[1][0].load()),
+		"graced_hits": n(s.hits[0][1].load() + s.hits[1][1].load()),
+		"misses":      n(s.misses.load()), "writes": n(s.writes.Load()), "deletes": n(s.deletes.Load()),
+		"clears": n(s.clears.Load()), "expires": n(s.expires.Load()), "errors": n(s.errors.Load()),
+		"bus_published": n(s.busOut[0].Load()), "bus_received": n(s.busIn[0].Load()),
 	}
 }
 
@@ -103,20 +72,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if len(a.Stores) == 0 {
 		return errors.New("app has no stores: add at least one under apps.bento.stores")
 	}
-	b, err := load(ctx, &a.ManagerConfig, ctx.Logger(), "apps.bento")
+	b, err := load(ctx, &a.ManagerConfig, ctx.Logger(), "apps.bento", statsFor)
 	if err != nil {
 		return err
 	}
 	a.b = b
-	a.counts = make(map[string]*Counters, len(a.Stores))
-	for _, name := range b.Stores() {
-		a.counts[name] = new(Counters)
+	// Caddy gives each config its own registry, served at the admin
+	// endpoint's /metrics: one registration per load, never a second.
+	if err := ctx.GetMetricsRegistry().Register(b.Collector()); err != nil {
+		_ = b.Close()
+		return fmt.Errorf("registering the bento metrics: %w", err)
 	}
-	b.On(func(e Event) {
-		if c := a.counts[e.Store]; c != nil {
-			c.count(e)
-		}
-	})
 	return nil
 }
 
@@ -136,7 +102,13 @@ func (a *App) Stop() error {
 func (a *App) Manager() *Bento { return a.b }
 
 // Counters returns the running totals of the store called name, or nil.
-func (a *App) Counters(name string) *Counters { return a.counts[name] }
+func (a *App) Counters(name string) *Counters {
+	st := a.b.stores[name]
+	if st == nil {
+		return nil
+	}
+	return &Counters{st.stats}
+}
 
 // StoreLayers describes the layers of the store called name: for each of
 // "l1", "l2", "bus" and "serializer" that it has, the module ID (or the Go

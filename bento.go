@@ -44,6 +44,10 @@ type Config struct {
 	Options []Option
 	// Logger receives bento's logs, one child logger per store. Nil: no logs.
 	Logger *zap.Logger
+
+	// statsFor, set by the Caddy app, gives each store the totals it
+	// carries over from the previous config.
+	statsFor func(store string) *storeStats
 }
 
 // Bento is the manager: it owns the stores, their drivers and their
@@ -54,6 +58,8 @@ type Bento struct {
 	events listeners
 	logger *zap.Logger
 	clock  *clock.Clock
+
+	statsFor func(store string) *storeStats
 
 	started []*store // in start order, for abort
 	closers []func() // run last by Close (LoadJSON's module context)
@@ -90,6 +96,8 @@ func New(cfg Config) (*Bento, error) {
 		stores: make(map[string]*store, len(cfg.Stores)),
 		logger: logger,
 		clock:  clock.New(time.Millisecond, time.Second),
+
+		statsFor: cfg.statsFor,
 		ctx:    ctx,
 		cancel: cancel,
 	}

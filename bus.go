@@ -137,11 +137,13 @@ func (bl *busLink) flush(ctx context.Context) {
 		cancel()
 		if err != nil {
 			if bl.out.max < 0 {
+				bl.st.stats.busOut[1].Add(1)
 				bl.st.logger.Warn("bus publish failed; message dropped (retry queue off)",
 					zap.String("channel", bl.channel), zap.Stringer("kind", b.msg.Kind), zap.Error(err))
 				bl.out.done(b)
 				continue
 			}
+			bl.st.stats.busOut[1].Add(1)
 			bl.st.logger.Warn("bus publish failed; messages kept for retry",
 				zap.String("channel", bl.channel), zap.Int("queued", bl.out.len()), zap.Error(err))
 			return
@@ -180,6 +182,7 @@ func (bl *busLink) receive(payload []byte) {
 	st := bl.st
 	m, err := wire.Decode(payload)
 	if err != nil {
+		st.stats.busIn[1].Add(1)
 		st.logger.Warn("malformed bus message dropped", zap.String("channel", bl.channel), zap.Error(err))
 		return
 	}

@@ -234,7 +234,7 @@ func LoadJSON(ctx context.Context, data []byte) (*Bento, error) {
 // and [LoadJSON] both use it. A nil logger logs nowhere. A config error
 // names the JSON path of what was wrong, such as stores.main.l1.
 func Load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger) (*Bento, error) {
-	b, err := load(cctx, mc, logger, "")
+	b, err := load(cctx, mc, logger, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("bento: %w", err)
 	}
@@ -243,8 +243,8 @@ func Load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger) (*Bento, er
 
 // load is [Load] with config paths under root ("apps.bento" in the app)
 // and errors without the "bento: " prefix, for callers that add their own.
-func load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger, root string) (*Bento, error) {
-	cfg := Config{Default: mc.Default, Stores: make(map[string]*Store, len(mc.Stores)), Logger: logger}
+func load(cctx caddy.Context, mc *ManagerConfig, logger *zap.Logger, root string, stats func(string) *storeStats) (*Bento, error) {
+	cfg := Config{Default: mc.Default, Stores: make(map[string]*Store, len(mc.Stores)), Logger: logger, statsFor: stats}
 	if logger != nil {
 		cctx.Context = context.WithValue(cctx.Context, loggerKey{}, logger)
 	}

@@ -448,9 +448,11 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 			return zero, fmt.Errorf("bento: store %q: key %q: waiting for the factory: %w", c.st.name, qualified(c.path, key), err)
 		}
 		if stale.e != nil {
+			c.st.stats.factory[factorySoftTimeout].Add(1)
 			c.hit(key, stale.layer, true)
 			return valueOf[T](c, key, stale.e)
 		}
+		c.st.stats.factory[factoryHardTimeout].Add(1)
 		return zero, fmt.Errorf("%w: store %q: key %q: factory still running after %s", limitErr, c.st.name, qualified(c.path, key), limit)
 
 	default:
@@ -509,6 +511,9 @@ func await[T any](ctx context.Context, c *Cache, key string, cl *call, o *option
 		return v, false, fmt.Errorf("bento: store %q: key %q: waiting for the factory: %w", c.st.name, qualified(c.path, key), err)
 	}
 	if !done {
+		if limitErr == ErrHardTimeout {
+			c.st.stats.factory[factoryHardTimeout].Add(1)
+		}
 		return v, false, fmt.Errorf("%w: store %q: key %q: waited %s for another caller's factory", limitErr, c.st.name, qualified(c.path, key), limit)
 	}
 	if cl.retry {
@@ -576,12 +581,19 @@ func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T
 		}
 	}
 	fc := &FactoryContext[T]{c: c, key: key, opts: *o, stale: stale.e}
+	started := time.Now()
 	v, err := invoke(ctx, factory, fc)
 	if fc.skip && (err == nil || errors.Is(err, errSkip)) {
+		c.st.stats.factoryRan(factorySkipped, time.Since(started))
 		return
 	}
 	if err == nil {
 		err = fc.opts.err // an invalid SetTTL, SetTags or SetOptions
+	}
+	if err != nil {
+		c.st.stats.factoryRan(factoryError, time.Since(started))
+	} else {
+		c.st.stats.factoryRan(factoryOK, time.Since(started))
 	}
 	if err != nil {
 		c.factoryFailed(ctx, key, o, stale, cl, abandoned, err)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/bentocache/bento/internal/wire"
 )
@@ -255,7 +256,13 @@ func executeMany[T any](ctx context.Context, c *Cache, mine []pending, factory M
 			c.flights.finish(p.key, p.cl)
 		}
 	}()
+	started := time.Now()
 	values, err := invokeMany(ctx, factory, keys)
+	result := factoryOK
+	if err != nil {
+		result = factoryError
+	}
+	c.st.stats.factoryRan(result, time.Since(started))
 	if err != nil {
 		bg := abandoned.Load()
 		for _, p := range mine {

@@ -70,6 +70,7 @@ type store struct {
 	breaker  breaker
 	recovery *recovery // failed L2 changes to replay; nil: off, or no L2
 	locker   Locker    // nil: stampede protection per instance only
+	stats    *storeStats
 
 	// namespaces maps a path to its Cache, weakly: a namespace that no caller
 	// holds and that keeps nothing it cannot read again is reclaimed by the
@@ -123,6 +124,11 @@ func newStore(b *Bento, name string, def *Store, base *options) (*store, error) 
 		l2Driver:   def.l2,
 	}
 	st.opts.storeScoped = ""
+	if b.statsFor != nil {
+		st.stats = b.statsFor(name)
+	} else {
+		st.stats = newStoreStats()
+	}
 	if st.serializer == nil {
 		st.serializer = JSON()
 	}
@@ -315,6 +321,7 @@ func (c *Cache) l2Call(ctx context.Context, o *options, op, key string, f func()
 		return false, fmt.Errorf("bento: store %q: l2 %s %q: %w", st.name, op, qualified(c.path, key), ctx.Err())
 	}
 	st.breaker.failure(now)
+	st.stats.l2Failed(op)
 	l2err := &L2Error{Store: st.name, Op: op, Namespace: c.path, Key: key, Err: err}
 	if o.suppressed() {
 		st.logger.Warn("l2 error suppressed", zap.String("op", op), zap.String("namespace", c.path),
@@ -412,6 +419,7 @@ func (c *Cache) emit(e Event) { c.st.emit(c.path, e) }
 // emit sends e, stamped with the store and the namespace path, to the
 // listeners.
 func (st *store) emit(path string, e Event) {
+	st.stats.count(&e)
 	if !st.b.events.active() {
 		return
 	}

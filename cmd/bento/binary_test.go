@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"github.com/bentocache/bento/internal/testenv"
 )
 
@@ -205,12 +207,7 @@ func TestBinary_ValidateRejects(t *testing.T) {
 // TestBinary_RunEmbedded runs the embedded example as the README does and
 // replays the README's curl session over HTTP.
 func TestBinary_RunEmbedded(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := l.Addr().String()
-	l.Close()
+	admin := freeAddr(t)
 	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "embedded", "config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -222,30 +219,8 @@ func TestBinary_RunEmbedded(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
 	base := "http://" + admin + "/bento/stores"
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base)
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the admin API did not answer within 30s: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polling for a process to start listening
-	}
+	runBento(t, cfgPath, dir, base)
 	do := func(method, path, body string) map[string]any {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
@@ -268,5 +243,112 @@ func TestBinary_RunEmbedded(t *testing.T) {
 	}
 	if got := do("DELETE", "/main/keys/42?namespace=users", ""); got["deleted"] != true {
 		t.Errorf("DELETE = %v; want deleted true", got)
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// runBento starts "bento run --config cfgPath" until the test ends and waits
+// for ready (an admin URL) to answer; it returns the process's output.
+func runBento(t *testing.T, cfgPath, dir, ready string) *bytes.Buffer {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(ready)
+		if err == nil {
+			resp.Body.Close()
+			return &logs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admin API did not answer within 30s: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling for a process to start listening
+	}
+}
+
+// TestBinary_Metrics: a store's metrics show at the admin endpoint's
+// /metrics beside Caddy's, lint-clean, with the counts of what was done
+// through the admin API, and they go on across config reloads.
+func TestBinary_Metrics(t *testing.T) {
+	admin := freeAddr(t)
+	dir := t.TempDir()
+	cfg := `{"admin": {"listen": "` + admin + `"}, "apps": {"bento": {"stores": {"main": {"l1": {"driver": "memory"}}}}}}`
+	cfgPath := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + admin
+	logs := runBento(t, cfgPath, dir, base+"/bento/stores")
+	call := func(method, path, body string, header ...string) []byte {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, raw)
+		}
+		return raw
+	}
+	call("PUT", "/bento/stores/main/keys/k", `{"value": "v"}`)
+	for range 3 {
+		call("GET", "/bento/stores/main/keys/k", "")
+	}
+	wants := []string{
+		`bento_hits_total{graced="false",layer="l1",store="main"} 3`,
+		`bento_writes_total{store="main"} 1`,
+		`caddy_`, // Caddy's own metrics beside bento's
+	}
+	scrape := func(when string) {
+		t.Helper()
+		page := call("GET", "/metrics", "")
+		for _, want := range wants {
+			if !bytes.Contains(page, []byte(want)) {
+				t.Errorf("/metrics %s lacks %s", when, want)
+			}
+		}
+		problems, err := promlint.New(bytes.NewReader(page)).Lint()
+		if err != nil {
+			t.Fatalf("linting /metrics: %v", err)
+		}
+		for _, p := range problems {
+			if strings.HasPrefix(p.Metric, "bento_") {
+				t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+			}
+		}
+	}
+	scrape("after a PUT and three GETs")
+	for range 2 {
+		call("POST", "/load", cfg, "Content-Type", "application/json", "Cache-Control", "must-revalidate")
+	}
+	scrape("after two config reloads")
+	if strings.Contains(logs.String(), "duplicate") {
+		t.Errorf("the log mentions a duplicate registration:\n%s", logs.String())
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -129,6 +130,8 @@ type store struct {
 	// above math.MaxUint32, otter's largest weight); maxWeight is MaxSize in
 	// units and minWeight the least weight of an entry (see Options).
 	unit, maxWeight, minWeight uint64
+	// evictions counts the entries otter evicted to stay within a bound.
+	evictions atomic.Uint64
 }
 
 // entry is what the otter cache holds for one key.
@@ -163,6 +166,13 @@ func newStore(o Options) *store {
 	oo := &otter.Options[string, entry]{
 		ExpiryCalculator: otter.ExpiryWritingFunc(expiresAfter),
 		Clock:            o.Clock,
+	}
+	if maxItems > 0 || maxSize > 0 {
+		oo.OnDeletion = func(e otter.DeletionEvent[string, entry]) {
+			if e.Cause == otter.CauseOverflow {
+				s.evictions.Add(1)
+			}
+		}
 	}
 	if o.Clock == nil {
 		s.clock = clock.New(time.Millisecond, time.Second)
@@ -318,6 +328,18 @@ func (dr *Driver) Get(key string) (value any, found bool) {
 func (dr *Driver) Pull(key string) (value any, found bool) {
 	e, ok := dr.s.cache.Invalidate(dr.fullKey(key))
 	return e.value, ok
+}
+
+// L1Stats returns the entries the cache holds (otter's estimate, all
+// namespaces of the driver's cache), their size in bytes as MaxSize counts it
+// (0 without MaxSize), and how many entries it evicted to stay within its
+// bounds: the bento_l1_* metrics.
+func (dr *Driver) L1Stats() (entries, sizeBytes, evictions uint64) {
+	entries = uint64(max(dr.s.cache.EstimatedSize(), 0))
+	if dr.s.maxWeight > 0 {
+		sizeBytes = dr.s.cache.WeightedSize() * dr.s.unit
+	}
+	return entries, sizeBytes, dr.s.evictions.Load()
 }
 
 // Set stores value under key for ttl; a ttl <= 0 means no expiry. With

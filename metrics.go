@@ -1,0 +1,237 @@
+package bento
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// A store counts what it does where it happens (see storeStats), once: the
+// Prometheus collector, the admin API's counters and the OpenTelemetry
+// instruments all read these numbers.
+
+// stripes spreads the counters that every L1 hit touches over cache lines,
+// so that cores counting at once do not fight over one.
+const stripes = 16
+
+// striped is a counter for the hot path: an increment touches one of its
+// stripes, picked at random; a read sums them.
+type striped struct {
+	s [stripes]struct {
+		n atomic.Uint64
+		_ [56]byte // pad to a cache line
+	}
+}
+
+func (c *striped) add() { c.s[rand.Uint32()&(stripes-1)].n.Add(1) }
+
+func (c *striped) load() uint64 {
+	var n uint64
+	for i := range c.s {
+		n += c.s[i].n.Load()
+	}
+	return n
+}
+
+// Factory outcomes, the result label of bento_factory_calls_total.
+const (
+	factoryOK = iota
+	factoryError
+	factorySoftTimeout
+	factoryHardTimeout
+	factorySkipped
+	factoryResults
+)
+
+var factoryResultNames = [factoryResults]string{"ok", "error", "soft_timeout", "hard_timeout", "skipped"}
+
+// factoryBuckets are the bounds of bento_factory_duration_seconds, from a
+// fast cache fill to a slow query.
+var factoryBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// storeStats are the running totals of one store.
+type storeStats struct {
+	hits          [2][2]striped // [l2][graced]
+	misses        striped
+	writes        atomic.Uint64
+	deletes       atomic.Uint64
+	expires       atomic.Uint64
+	clears        atomic.Uint64
+	errors        atomic.Uint64 // error events
+	factory       [factoryResults]atomic.Uint64
+	factoryTime   prometheus.Histogram
+	l2Errors      [len(l2Ops)]atomic.Uint64
+	busOut, busIn [2]atomic.Uint64 // [0] delivered, [1] failed (out) or malformed (in)
+}
+
+// l2Ops are the operations of bento_l2_errors_total's op label.
+var l2Ops = [...]string{"get", "get_many", "set", "set_many", "delete", "delete_many", "expire", "clear", "pull", "prune", "other"}
+
+func newStoreStats() *storeStats {
+	return &storeStats{factoryTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "bento_factory_duration_seconds", Buckets: factoryBuckets,
+	})}
+}
+
+// count adds the event e to the totals.
+func (s *storeStats) count(e *Event) {
+	switch e.Kind {
+	case EventHit:
+		l2, graced := 0, 0
+		if e.Layer == LayerL2 {
+			l2 = 1
+		}
+		if e.Graced {
+			graced = 1
+		}
+		s.hits[l2][graced].add()
+	case EventMiss:
+		s.misses.add()
+	case EventWritten:
+		s.writes.Add(1)
+	case EventDeleted:
+		s.deletes.Add(1)
+	case EventExpired:
+		s.expires.Add(1)
+	case EventCleared:
+		s.clears.Add(1)
+	case EventBusPublished:
+		s.busOut[0].Add(1)
+	case EventBusReceived:
+		s.busIn[0].Add(1)
+	case EventError:
+		s.errors.Add(1)
+	}
+}
+
+// l2Failed counts a failed L2 operation.
+func (s *storeStats) l2Failed(op string) {
+	for i, o := range l2Ops {
+		if o == op {
+			s.l2Errors[i].Add(1)
+			return
+		}
+	}
+	s.l2Errors[len(l2Ops)-1].Add(1)
+}
+
+// factoryRan counts a factory run that took d and ended with result.
+func (s *storeStats) factoryRan(result int, d time.Duration) {
+	s.factory[result].Add(1)
+	s.factoryTime.Observe(d.Seconds())
+}
+
+// L1Stats is an optional [L1Driver] capability: what the L1 holds, for the
+// bento_l1_* metrics. The memory driver has it.
+type L1Stats interface {
+	// L1Stats returns the entries held, their size in bytes as the driver
+	// weighs them (0 when it does not), and the entries evicted so far.
+	L1Stats() (entries, sizeBytes, evictions uint64)
+}
+
+// metric descriptions: no key and no namespace is ever a label.
+var (
+	descHits         = desc("bento_hits_total", "Reads that found a value, by layer and whether it was served stale (graced).", "layer", "graced")
+	descMisses       = desc("bento_misses_total", "Reads that found no usable value.")
+	descWrites       = desc("bento_writes_total", "Values written (Set, a factory's value, a batch's entries).")
+	descDeletes      = desc("bento_deletes_total", "Keys deleted (Delete, DeleteMany, Pull).")
+	descExpires      = desc("bento_expires_total", "Keys made stale by Expire.")
+	descClears       = desc("bento_clears_total", "Namespaces cleared.")
+	descFactoryCalls = desc("bento_factory_calls_total", "Factory runs by result (ok, error, skipped), and callers that stopped waiting for one (soft_timeout, hard_timeout).", "result")
+	descL2Errors     = desc("bento_l2_errors_total", "L2 operations that failed, by operation.", "op")
+	descBreaker      = desc("bento_l2_circuit_open", "1 while the L2 circuit breaker is open (L2 skipped), else 0.")
+	descBus          = desc("bento_bus_messages_total", "Bus messages sent (direction out) and applied (in), by result.", "direction", "result")
+	descBusQueue     = desc("bento_bus_queue_length", "Bus messages waiting in the outbox.")
+	descL1Entries    = desc("bento_l1_entries", "Entries the L1 holds.")
+	descL1Size       = desc("bento_l1_size_bytes", "Bytes the L1 holds, as its driver weighs entries.")
+	descL1Evictions  = desc("bento_l1_evictions_total", "Entries the L1 evicted to stay within its bounds.")
+	descFactoryTime  = desc("bento_factory_duration_seconds", "How long factory runs took.")
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, append([]string{"store"}, labels...), nil)
+}
+
+// collector is the [prometheus.Collector] of a manager.
+type collector struct{ b *Bento }
+
+// Collector returns a [prometheus.Collector] of the manager's metrics, one
+// set per store (the store label), to register on a Go program's registry:
+//
+//	prometheus.MustRegister(b.Collector())
+//
+// The Caddy app registers it on Caddy's own registry, so the metrics show at
+// the admin endpoint's /metrics. See docs/observability.md for each metric.
+func (b *Bento) Collector() prometheus.Collector { return collector{b} }
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHits, descMisses, descWrites, descDeletes, descExpires, descClears,
+		descFactoryCalls, descL2Errors, descBreaker, descBus, descBusQueue, descL1Entries, descL1Size, descL1Evictions, descFactoryTime} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	for _, name := range c.b.Stores() {
+		st := c.b.stores[name]
+		s := st.stats
+		counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{name}, labels...)...)
+		}
+		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{name}, labels...)...)
+		}
+		for l2, layer := range []string{"l1", "l2"} {
+			for graced, g := range []string{"false", "true"} {
+				counter(descHits, s.hits[l2][graced].load(), layer, g)
+			}
+		}
+		counter(descMisses, s.misses.load())
+		counter(descWrites, s.writes.Load())
+		counter(descDeletes, s.deletes.Load())
+		counter(descExpires, s.expires.Load())
+		counter(descClears, s.clears.Load())
+		for i, r := range factoryResultNames {
+			counter(descFactoryCalls, s.factory[i].Load(), r)
+		}
+		if st.l2 != nil {
+			for i, op := range l2Ops {
+				counter(descL2Errors, s.l2Errors[i].Load(), op)
+			}
+			open := 0.0
+			if st.breaker.openUntil.Load() != 0 || st.breaker.recovering.Load() {
+				open = 1
+			}
+			gauge(descBreaker, open)
+		}
+		if st.bus != nil {
+			counter(descBus, s.busOut[0].Load(), "out", "ok")
+			counter(descBus, s.busOut[1].Load(), "out", "error")
+			counter(descBus, s.busIn[0].Load(), "in", "ok")
+			counter(descBus, s.busIn[1].Load(), "in", "malformed")
+			gauge(descBusQueue, float64(st.bus.out.len()))
+		}
+		if l1, ok := st.l1Driver.(L1Stats); ok {
+			entries, size, evictions := l1.L1Stats()
+			gauge(descL1Entries, float64(entries))
+			gauge(descL1Size, float64(size))
+			counter(descL1Evictions, evictions)
+		}
+		ch <- relabel(s.factoryTime, descFactoryTime, name)
+	}
+}
+
+// relabel returns the histogram h as a constant metric of d with the store
+// label.
+func relabel(h prometheus.Histogram, d *prometheus.Desc, store string) prometheus.Metric {
+	var m dto.Metric
+	_ = h.Write(&m)
+	buckets := make(map[float64]uint64, len(m.Histogram.Bucket))
+	for _, b := range m.Histogram.Bucket {
+		buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	return prometheus.MustNewConstHistogram(d, m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum(), buckets, store)
+}
