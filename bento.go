@@ -98,8 +98,8 @@ func New(cfg Config) (*Bento, error) {
 		clock:  clock.New(time.Millisecond, time.Second),
 
 		statsFor: cfg.statsFor,
-		ctx:    ctx,
-		cancel: cancel,
+		ctx:      ctx,
+		cancel:   cancel,
 	}
 	names := slices.Sorted(maps.Keys(cfg.Stores))
 	for _, name := range names {
