@@ -2,6 +2,10 @@ package bento_test
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -67,5 +71,60 @@ bento_l1_entries{store="main"} 1
 	}
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestGrafanaDashboard: every metric that the dashboard's queries name is
+// one the collector exports (a histogram by its _bucket, _sum and _count
+// series), and the dashboard has a panel for each the issue lists.
+func TestGrafanaDashboard(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("examples", "grafana", "bento-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	exported := map[string]bool{}
+	descs := make(chan *prometheus.Desc, 64)
+	b := newBento(t, layers[0].store())
+	b.Collector().Describe(descs)
+	close(descs)
+	fqName := regexp.MustCompile(`fqName: "([a-z0-9_]+)"`)
+	for d := range descs {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			exported[m[1]] = true
+		}
+	}
+	named := regexp.MustCompile(`\bbento_[a-z0-9_]+`)
+	used := map[string]bool{}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range named.FindAllString(tg.Expr, -1) {
+				base := m
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					if s, ok := strings.CutSuffix(m, suffix); ok && exported[s] {
+						base = s
+					}
+				}
+				if !exported[base] {
+					t.Errorf("panel %q queries %s, which bento does not export", p.Title, m)
+				}
+				used[base] = true
+			}
+		}
+	}
+	for name := range exported {
+		if !used[name] {
+			t.Errorf("no panel of the dashboard shows %s", name)
+		}
 	}
 }
