@@ -335,7 +335,11 @@ type hit struct {
 }
 
 func (c *Cache) hit(key string, layer Layer, graced bool) {
-	c.emit(Event{Kind: EventHit, Key: key, Layer: layer, Graced: graced})
+	// Counted here, not in emit: the hot path pays for the count alone.
+	c.st.stats.hit(layer, graced)
+	if c.st.b.events.active() {
+		c.st.deliver(c.path, Event{Kind: EventHit, Key: key, Layer: layer, Graced: graced})
+	}
 }
 
 // lookup reads L1 (l1e, already fetched) then L2: it returns the fresh entry

@@ -1,11 +1,12 @@
 package bento
 
 import (
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bentocache/bento/internal/percpu"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -13,28 +14,16 @@ import (
 // Prometheus collector, the admin API's counters and the OpenTelemetry
 // instruments all read these numbers.
 
-// stripes spreads the counters that every L1 hit touches over cache lines,
-// so that cores counting at once do not fight over one.
-const stripes = 16
+// striped is a counter for the hot path: an increment touches the stripe
+// of the processor it runs on (see internal/percpu), so that cores counting
+// at once do not fight over one cache line; a read sums the stripes.
+type striped struct{ c *percpu.Counter }
 
-// striped is a counter for the hot path: an increment touches one of its
-// stripes, picked at random; a read sums them.
-type striped struct {
-	s [stripes]struct {
-		n atomic.Uint64
-		_ [56]byte // pad to a cache line
-	}
-}
+func newStriped() striped { return striped{percpu.New()} }
 
-func (c *striped) add() { c.s[rand.Uint32()&(stripes-1)].n.Add(1) }
+func (s striped) add() { s.c.Inc() }
 
-func (c *striped) load() uint64 {
-	var n uint64
-	for i := range c.s {
-		n += c.s[i].n.Load()
-	}
-	return n
-}
+func (s striped) load() uint64 { return s.c.Load() }
 
 // Factory outcomes, the result label of bento_factory_calls_total.
 const (
@@ -71,23 +60,20 @@ type storeStats struct {
 var l2Ops = [...]string{"get", "get_many", "set", "set_many", "delete", "delete_many", "expire", "clear", "pull", "prune", "other"}
 
 func newStoreStats() *storeStats {
-	return &storeStats{factoryTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+	s := &storeStats{misses: newStriped(), factoryTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "bento_factory_duration_seconds", Buckets: factoryBuckets,
 	})}
+	for i := range s.hits {
+		for j := range s.hits[i] {
+			s.hits[i][j] = newStriped()
+		}
+	}
+	return s
 }
 
-// count adds the event e to the totals.
+// count adds the event e to the totals (hits are counted by hit).
 func (s *storeStats) count(e *Event) {
 	switch e.Kind {
-	case EventHit:
-		l2, graced := 0, 0
-		if e.Layer == LayerL2 {
-			l2 = 1
-		}
-		if e.Graced {
-			graced = 1
-		}
-		s.hits[l2][graced].add()
 	case EventMiss:
 		s.misses.add()
 	case EventWritten:
@@ -105,6 +91,19 @@ func (s *storeStats) count(e *Event) {
 	case EventError:
 		s.errors.Add(1)
 	}
+}
+
+// hit counts a read that found a value (Cache.hit calls it: hits are not
+// counted by count).
+func (s *storeStats) hit(layer Layer, graced bool) {
+	l2, g := 0, 0
+	if layer == LayerL2 {
+		l2 = 1
+	}
+	if graced {
+		g = 1
+	}
+	s.hits[l2][g].add()
 }
 
 // l2Failed counts a failed L2 operation.

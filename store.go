@@ -420,9 +420,14 @@ func (c *Cache) emit(e Event) { c.st.emit(c.path, e) }
 // listeners.
 func (st *store) emit(path string, e Event) {
 	st.stats.count(&e)
-	if !st.b.events.active() {
-		return
+	if st.b.events.active() {
+		st.deliver(path, e)
 	}
+}
+
+// deliver stamps e with the store and the namespace path and sends it to the
+// listeners.
+func (st *store) deliver(path string, e Event) {
 	e.Store = st.name
 	e.Namespace = path
 	st.b.events.emit(e, st.logger)
