@@ -79,10 +79,10 @@ func (h *Handler) fetch(w nethttp.ResponseWriter, r *nethttp.Request, next caddy
 		}
 		if !ok {
 			out.pass = true
-			h.cacheStatus(hdr, fwd)
 		}
 		return ok
 	})
+	rr.onPass = func(hdr nethttp.Header) { h.cacheStatus(hdr, fwd) }
 	err := next.ServeHTTP(rr, up)
 	responseTime := h.now()
 	if rr.passed {

@@ -107,7 +107,30 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision finds the store in the bento app and fills in the defaults.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	if err := h.setup(ctx.Logger()); err != nil {
+		return err
+	}
+	v, err := ctx.AppIfConfigured("bento")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return fmt.Errorf("http.handlers.bento_cache: store %q: the config has no bento app; add one (Caddyfile: a bento global option with a store)", h.Store)
+	}
+	if err != nil {
+		return fmt.Errorf("http.handlers.bento_cache: loading the bento app: %w", err)
+	}
+	app := v.(*bento.App)
+	var root *bento.Cache
+	if h.Store == "" {
+		root = app.Manager().Default()
+	} else if root, err = app.Use(h.Store); err != nil {
+		return fmt.Errorf("http.handlers.bento_cache: store: %w", err)
+	}
+	h.cache = root.Namespace(h.Namespace)
+	return nil
+}
+
+// setup fills in the defaults and checks the settings.
+func (h *Handler) setup(logger *zap.Logger) error {
+	h.logger = logger
 	h.now = time.Now
 	h.bg = new(background)
 	if h.Namespace == "" {
@@ -135,22 +158,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.policy = policy{defaultTTL: time.Duration(h.DefaultTTL), maxTTL: time.Duration(h.MaxTTL), heuristicMax: time.Duration(h.HeuristicMax)}
-
-	v, err := ctx.AppIfConfigured("bento")
-	if errors.Is(err, caddy.ErrNotConfigured) {
-		return fmt.Errorf("http.handlers.bento_cache: store %q: the config has no bento app; add one (Caddyfile: a bento global option with a store)", h.Store)
-	}
-	if err != nil {
-		return fmt.Errorf("http.handlers.bento_cache: loading the bento app: %w", err)
-	}
-	app := v.(*bento.App)
-	var root *bento.Cache
-	if h.Store == "" {
-		root = app.Manager().Default()
-	} else if root, err = app.Use(h.Store); err != nil {
-		return fmt.Errorf("http.handlers.bento_cache: store: %w", err)
-	}
-	h.cache = root.Namespace(h.Namespace)
 	return nil
 }
 

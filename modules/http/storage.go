@@ -80,8 +80,11 @@ type recorder struct {
 	// buffer decides, at the status line, whether to keep the response.
 	buffer    func(status int, h nethttp.Header) bool
 	buffering bool
-	passed    bool // the response went (or is going) to w
-	wrote     bool // WriteHeader happened
+	// onPass, when set, is called with the header before a passed
+	// response's status line goes out.
+	onPass func(h nethttp.Header)
+	passed bool // the response went (or is going) to w
+	wrote  bool // WriteHeader happened
 }
 
 func newRecorder(w nethttp.ResponseWriter, limit int64, buffer func(int, nethttp.Header) bool) *recorder {
@@ -113,6 +116,9 @@ func (rr *recorder) WriteHeader(status int) {
 
 func (rr *recorder) pass() {
 	rr.passed, rr.buffering = true, false
+	if rr.onPass != nil {
+		rr.onPass(rr.header)
+	}
 	copyHeader(rr.w.Header(), rr.header)
 	rr.w.WriteHeader(rr.status)
 	if rr.buf.Len() > 0 {
