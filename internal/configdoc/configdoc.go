@@ -40,6 +40,7 @@ var Packages = []string{
 	"modules/buses/postgres",
 	"modules/serializers/json",
 	"modules/serializers/msgpack",
+	"modules/http",
 }
 
 // module is one documented module.

@@ -18,6 +18,7 @@ import (
 	_ "github.com/bentocache/bento/modules/drivers/memory"
 	_ "github.com/bentocache/bento/modules/drivers/natskv"
 	_ "github.com/bentocache/bento/modules/drivers/redis"
+	_ "github.com/bentocache/bento/modules/http"
 	_ "github.com/bentocache/bento/modules/lockers/postgres"
 	_ "github.com/bentocache/bento/modules/lockers/redis"
 	_ "github.com/bentocache/bento/modules/serializers/json"

@@ -1,0 +1,231 @@
+package http
+
+import (
+	"math"
+	nethttp "net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// directives is a parsed Cache-Control field: lowercase names, unquoted
+// values ("" for a directive without one).
+type directives map[string]string
+
+// parseDirectives parses every Cache-Control line of h named field. A
+// directive that appears twice keeps its first value, and conflicting
+// duplicates of max-age or s-maxage are recorded as invalid (see seconds).
+func parseDirectives(h nethttp.Header, field string) directives {
+	lines := h.Values(field)
+	if len(lines) == 0 {
+		return nil
+	}
+	d := make(directives)
+	for _, line := range lines {
+		for _, part := range splitList(line) {
+			name, value, _ := strings.Cut(part, "=")
+			name = strings.ToLower(strings.TrimSpace(name))
+			if name == "" {
+				continue
+			}
+			value = strings.TrimSpace(value)
+			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+				value = value[1 : len(value)-1]
+			}
+			if old, dup := d[name]; dup {
+				if old != value && (name == "max-age" || name == "s-maxage") {
+					d[name] = "invalid"
+				}
+				continue
+			}
+			d[name] = value
+		}
+	}
+	return d
+}
+
+// splitList splits a comma-separated field value, keeping commas inside
+// quoted strings.
+func splitList(s string) []string {
+	var out []string
+	quoted, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			quoted = !quoted
+		case '\\':
+			if quoted {
+				i++
+			}
+		case ',':
+			if !quoted {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+func (d directives) has(name string) bool {
+	_, ok := d[name]
+	return ok
+}
+
+// seconds returns the delta-seconds value of name. ok is false when the
+// directive is absent; valid is false when its value is not a non-negative
+// integer (RFC 9111 §1.2.2), which a cache reads as stale. Values past 2^31
+// saturate there, as §1.2.2 says.
+func (d directives) seconds(name string) (secs int64, ok, valid bool) {
+	v, ok := d[name]
+	if !ok {
+		return 0, false, false
+	}
+	if v == "" {
+		return 0, true, false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, true, false
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n > math.MaxInt32 {
+		return math.MaxInt32, true, true
+	}
+	return n, true, true
+}
+
+// heuristicStatus are the status codes heuristically cacheable by default
+// (RFC 9110 §15.1).
+var heuristicStatus = map[int]bool{
+	200: true, 203: true, 204: true, 206: true, 300: true, 301: true, 308: true,
+	404: true, 405: true, 410: true, 414: true, 501: true,
+}
+
+// cacheDirectives returns the directives that govern a shared cache for the
+// response header h: CDN-Cache-Control when present (RFC 9213), else
+// Cache-Control.
+func cacheDirectives(h nethttp.Header) directives {
+	if len(h.Values("CDN-Cache-Control")) > 0 {
+		return parseDirectives(h, "CDN-Cache-Control")
+	}
+	return parseDirectives(h, "Cache-Control")
+}
+
+// policy is what the handler's settings add to the RFC's rules.
+type policy struct {
+	defaultTTL   time.Duration // freshness of a response that gives none
+	maxTTL       time.Duration // cap on any freshness lifetime; 0: none
+	heuristicMax time.Duration // cap on heuristic freshness
+}
+
+// storable reports whether a response to a GET may be stored (RFC 9111 §3),
+// and why not.
+func (p policy) storable(status int, h nethttp.Header, cc directives, authorized bool) (bool, string) {
+	switch {
+	case status < 200 || status == 206 || status == 304 || status >= 600:
+		return false, "status"
+	case cc.has("no-store"):
+		return false, "no-store"
+	case cc.has("private"):
+		return false, "private"
+	case hasVaryStar(h):
+		return false, "vary"
+	}
+	explicit := cc.has("public") || cc.has("max-age") || cc.has("s-maxage") || len(h.Values("Expires")) > 0
+	if authorized && !(cc.has("must-revalidate") || cc.has("public") || cc.has("s-maxage")) {
+		return false, "authorization"
+	}
+	if explicit || heuristicStatus[status] || (cc.has("no-cache") && heuristicStatus[status]) {
+		return true, ""
+	}
+	if p.defaultTTL > 0 && status < 400 {
+		return true, ""
+	}
+	return false, "status"
+}
+
+func hasVaryStar(h nethttp.Header) bool {
+	for _, name := range varyNames(h) {
+		if name == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// lifetime is the freshness lifetime of a response (RFC 9111 §4.2.1):
+// s-maxage, max-age, Expires minus Date, else a heuristic from
+// Last-Modified, else the default TTL. date is the response's Date (its
+// receipt time when it has none).
+func (p policy) lifetime(status int, h nethttp.Header, cc directives, date time.Time) time.Duration {
+	d := p.explicitLifetime(status, h, cc, date)
+	if p.maxTTL > 0 && d > p.maxTTL {
+		d = p.maxTTL
+	}
+	return d
+}
+
+func (p policy) explicitLifetime(status int, h nethttp.Header, cc directives, date time.Time) time.Duration {
+	if s, ok, valid := cc.seconds("s-maxage"); ok {
+		return secondsDuration(s, valid)
+	}
+	if s, ok, valid := cc.seconds("max-age"); ok {
+		return secondsDuration(s, valid)
+	}
+	if exp := h.Values("Expires"); len(exp) > 0 {
+		t, err := nethttp.ParseTime(exp[0])
+		if err != nil || len(exp) > 1 {
+			return 0 // an invalid Expires means already expired
+		}
+		return max(t.Sub(date), 0)
+	}
+	if heuristicStatus[status] || cc.has("public") {
+		if lm, err := nethttp.ParseTime(h.Get("Last-Modified")); err == nil && lm.Before(date) {
+			return min(date.Sub(lm)/10, p.heuristicMax)
+		}
+	}
+	return p.defaultTTL
+}
+
+func secondsDuration(s int64, valid bool) time.Duration {
+	if !valid {
+		return 0
+	}
+	return time.Duration(s) * time.Second
+}
+
+// requestDirectives are the Cache-Control directives of a request, with
+// Pragma: no-cache read as no-cache when there is no Cache-Control
+// (RFC 9111 §5.4).
+func requestDirectives(h nethttp.Header) directives {
+	d := parseDirectives(h, "Cache-Control")
+	if d == nil {
+		d = make(directives)
+		for _, v := range h.Values("Pragma") {
+			for _, part := range splitList(v) {
+				if strings.EqualFold(strings.TrimSpace(part), "no-cache") {
+					d["no-cache"] = ""
+				}
+			}
+		}
+	}
+	return d
+}
+
+// correctedInitialAge is the age of a response when it was received
+// (RFC 9111 §4.2.3).
+func correctedInitialAge(h nethttp.Header, requestTime, responseTime time.Time) time.Duration {
+	date, err := nethttp.ParseTime(h.Get("Date"))
+	apparent := time.Duration(0)
+	if err == nil {
+		apparent = max(responseTime.Sub(date), 0)
+	}
+	ageValue := time.Duration(0)
+	if n, err := strconv.ParseInt(strings.TrimSpace(h.Get("Age")), 10, 64); err == nil && n > 0 {
+		ageValue = time.Duration(min(n, math.MaxInt32)) * time.Second
+	}
+	corrected := ageValue + max(responseTime.Sub(requestTime), 0)
+	return max(apparent, corrected)
+}

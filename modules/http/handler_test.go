@@ -1,0 +1,306 @@
+package http
+
+import (
+	"io"
+	nethttp "net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/modules/drivers/memory"
+)
+
+// origin is an upstream for the handler: it answers with status, header
+// and body, and counts its requests.
+type origin struct {
+	status int
+	header nethttp.Header
+	body   string
+	calls  atomic.Int32
+	last   atomic.Pointer[nethttp.Request]
+}
+
+func (o *origin) handler() caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) error {
+		o.calls.Add(1)
+		o.last.Store(r)
+		for k, v := range o.header {
+			w.Header()[k] = v
+		}
+		if inm := r.Header.Get("If-None-Match"); inm != "" && inm == o.header.Get("ETag") {
+			w.WriteHeader(nethttp.StatusNotModified)
+			return nil
+		}
+		status := o.status
+		if status == 0 {
+			status = nethttp.StatusOK
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, o.body)
+		return nil
+	})
+}
+
+// newHandler returns a handler on a fresh memory store.
+func newHandler(t *testing.T, configure func(*Handler)) *Handler {
+	t.Helper()
+	b, err := bento.New(bento.Config{Stores: map[string]*bento.Store{"main": bento.NewStore().UseL1(memory.New(memory.Options{}))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	h := new(Handler)
+	if configure != nil {
+		configure(h)
+	}
+	if err := h.setup(zap.NewNop()); err != nil {
+		t.Fatalf("setup = %v", err)
+	}
+	h.cache = b.Namespace("http")
+	t.Cleanup(func() { _ = h.Cleanup() })
+	return h
+}
+
+// do sends one request through h to next and returns the response.
+func do(t *testing.T, h *Handler, next caddyhttp.Handler, method, target string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequestWithContext(t.Context(), method, target, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Add(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		t.Fatalf("ServeHTTP(%s %s) = %v", method, target, err)
+	}
+	if w.Header().Get("Cache-Status") == "" {
+		t.Errorf("%s %s: no Cache-Status header; RFC 9211 wants one on every response", method, target)
+	}
+	return w
+}
+
+func hdr(kv ...string) nethttp.Header {
+	h := make(nethttp.Header)
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// TestHandler_Storing: a second GET is answered from the cache exactly
+// when RFC 9111 §3 and §4.2 allow it.
+func TestHandler_Storing(t *testing.T) {
+	old := time.Now().Add(-100 * time.Hour).UTC().Format(nethttp.TimeFormat)
+	future := time.Now().Add(time.Hour).UTC().Format(nethttp.TimeFormat)
+	tests := []struct {
+		name      string
+		status    int
+		header    nethttp.Header
+		reqHeader []string
+		wantCalls int32
+	}{
+		{name: "MaxAge", header: hdr("Cache-Control", "max-age=60"), wantCalls: 1},
+		{name: "SMaxage", header: hdr("Cache-Control", "s-maxage=60, max-age=0"), wantCalls: 1},
+		{name: "SMaxageOverMaxAge", header: hdr("Cache-Control", "s-maxage=0, max-age=60"), wantCalls: 2},
+		{name: "Expires", header: hdr("Expires", future), wantCalls: 1},
+		{name: "InvalidExpires", header: hdr("Expires", "soon"), wantCalls: 2},
+		{name: "Heuristic", header: hdr("Last-Modified", old), wantCalls: 1},
+		{name: "HeuristicNotFor500", status: 500, header: hdr("Last-Modified", old), wantCalls: 2},
+		{name: "NoStore", header: hdr("Cache-Control", "max-age=60, no-store"), wantCalls: 2},
+		{name: "Private", header: hdr("Cache-Control", "max-age=60, private"), wantCalls: 2},
+		{name: "NoFreshness", header: hdr(), wantCalls: 2},
+		{name: "InvalidMaxAge", header: hdr("Cache-Control", "max-age=soon"), wantCalls: 2},
+		{name: "VaryStar", header: hdr("Cache-Control", "max-age=60", "Vary", "*"), wantCalls: 2},
+		{name: "AuthorizationPrivateByDefault", header: hdr("Cache-Control", "max-age=60"), reqHeader: []string{"Authorization", "Basic eDp5"}, wantCalls: 2},
+		{name: "AuthorizationPublic", header: hdr("Cache-Control", "max-age=60, public"), reqHeader: []string{"Authorization", "Basic eDp5"}, wantCalls: 1},
+		{name: "Status404MaxAge", status: 404, header: hdr("Cache-Control", "max-age=60"), wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			o := &origin{status: tt.status, header: tt.header, body: "hello"}
+			do(t, h, o.handler(), "GET", "http://example.com/a?x=1", tt.reqHeader...)
+			w := do(t, h, o.handler(), "GET", "http://example.com/a?x=1", tt.reqHeader...)
+			if got := o.calls.Load(); got != tt.wantCalls {
+				t.Errorf("two GETs with response header %v: upstream called %d times; want %d (Cache-Status %q)", tt.header, got, tt.wantCalls, w.Header().Get("Cache-Status"))
+			}
+			if w.Body.String() != "hello" {
+				t.Errorf("second GET body = %q; want %q", w.Body.String(), "hello")
+			}
+		})
+	}
+}
+
+// TestHandler_RequestDirectives: the request's Cache-Control (§5.2.1).
+func TestHandler_RequestDirectives(t *testing.T) {
+	tests := []struct {
+		name       string
+		reqHeader  []string
+		wantStatus int
+		wantCalls  int32
+	}{
+		{name: "None", wantStatus: 200, wantCalls: 1},
+		{name: "NoCache", reqHeader: []string{"Cache-Control", "no-cache"}, wantStatus: 200, wantCalls: 2},
+		{name: "PragmaNoCache", reqHeader: []string{"Pragma", "no-cache"}, wantStatus: 200, wantCalls: 2},
+		{name: "MaxAgeZero", reqHeader: []string{"Cache-Control", "max-age=0"}, wantStatus: 200, wantCalls: 2},
+		{name: "MinFreshTooLong", reqHeader: []string{"Cache-Control", "min-fresh=3600"}, wantStatus: 200, wantCalls: 2},
+		{name: "NoStore", reqHeader: []string{"Cache-Control", "no-store"}, wantStatus: 200, wantCalls: 2},
+		{name: "OnlyIfCachedHit", reqHeader: []string{"Cache-Control", "only-if-cached"}, wantStatus: 200, wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			o := &origin{header: hdr("Cache-Control", "max-age=60"), body: "b"}
+			do(t, h, o.handler(), "GET", "http://example.com/r")
+			w := do(t, h, o.handler(), "GET", "http://example.com/r", tt.reqHeader...)
+			if w.Code != tt.wantStatus || o.calls.Load() != tt.wantCalls {
+				t.Errorf("GET with %v after a stored max-age=60 = %d, %d upstream calls; want %d, %d", tt.reqHeader, w.Code, o.calls.Load(), tt.wantStatus, tt.wantCalls)
+			}
+		})
+	}
+	t.Run("OnlyIfCachedMiss", func(t *testing.T) {
+		h := newHandler(t, nil)
+		o := &origin{header: hdr("Cache-Control", "max-age=60")}
+		w := do(t, h, o.handler(), "GET", "http://example.com/none", "Cache-Control", "only-if-cached")
+		if w.Code != nethttp.StatusGatewayTimeout || o.calls.Load() != 0 {
+			t.Errorf("only-if-cached on a miss = %d with %d upstream calls; want 504 and none", w.Code, o.calls.Load())
+		}
+	})
+}
+
+// TestHandler_Validation: a stale entry with an ETag is revalidated, and
+// the 304 refreshes its headers (§4.3); a client's own conditional request
+// gets a 304 from a fresh entry.
+func TestHandler_Validation(t *testing.T) {
+	h := newHandler(t, nil)
+	o := &origin{header: hdr("Cache-Control", "max-age=0", "ETag", `"v1"`, "X-Gen", "1"), body: "body"}
+	do(t, h, o.handler(), "GET", "http://example.com/v")
+	o.header = hdr("Cache-Control", "max-age=60", "ETag", `"v1"`, "X-Gen", "2")
+	w := do(t, h, o.handler(), "GET", "http://example.com/v")
+	if got := o.last.Load().Header.Get("If-None-Match"); got != `"v1"` {
+		t.Errorf("revalidation sent If-None-Match %q; want %q", got, `"v1"`)
+	}
+	if w.Code != 200 || w.Body.String() != "body" || w.Header().Get("X-Gen") != "2" {
+		t.Errorf("after a 304: %d %q X-Gen=%q; want 200 \"body\" X-Gen=2 (headers updated from the 304)", w.Code, w.Body.String(), w.Header().Get("X-Gen"))
+	}
+	w = do(t, h, o.handler(), "GET", "http://example.com/v", "If-None-Match", `"v1"`)
+	if w.Code != nethttp.StatusNotModified || o.calls.Load() != 2 {
+		t.Errorf("conditional GET on a fresh entry = %d after %d upstream calls; want 304 after 2", w.Code, o.calls.Load())
+	}
+	w = do(t, h, o.handler(), "HEAD", "http://example.com/v")
+	if w.Code != 200 || w.Body.Len() != 0 || o.calls.Load() != 2 {
+		t.Errorf("HEAD on a stored GET = %d, body %q, %d upstream calls; want 200, empty, 2", w.Code, w.Body.String(), o.calls.Load())
+	}
+}
+
+// TestHandler_Age: Age counts the time the response spent in the cache
+// plus the Age it came with (§4.2.3).
+func TestHandler_Age(t *testing.T) {
+	h := newHandler(t, nil)
+	now := time.Now()
+	h.now = func() time.Time { return now }
+	o := &origin{header: hdr("Cache-Control", "max-age=600", "Age", "10")}
+	do(t, h, o.handler(), "GET", "http://example.com/age")
+	now = now.Add(30 * time.Second)
+	w := do(t, h, o.handler(), "GET", "http://example.com/age")
+	if got := w.Header().Get("Age"); got != "40" {
+		t.Errorf("Age after 30s in the cache of a response with Age: 10 = %q; want 40", got)
+	}
+	if cs := w.Header().Get("Cache-Status"); !strings.HasPrefix(cs, "bento; hit") {
+		t.Errorf("Cache-Status = %q; want a hit", cs)
+	}
+}
+
+// TestHandler_Vary: one entry per variant.
+func TestHandler_Vary(t *testing.T) {
+	h := newHandler(t, nil)
+	o := &origin{header: hdr("Cache-Control", "max-age=60", "Vary", "Accept-Language")}
+	for _, lang := range []string{"en", "fr", "en", "fr"} {
+		do(t, h, o.handler(), "GET", "http://example.com/vary", "Accept-Language", lang)
+	}
+	if got := o.calls.Load(); got != 2 {
+		t.Errorf("GETs in en, fr, en, fr of a Vary: Accept-Language response: %d upstream calls; want 2", got)
+	}
+}
+
+// TestHandler_Invalidation: a non-error response to an unsafe method
+// invalidates the target URI and a same-origin Location (§4.4).
+func TestHandler_Invalidation(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		location   string
+		wantCalls  int32
+		invalidate string
+	}{
+		{name: "PostTarget", status: 200, invalidate: "http://example.com/doc", wantCalls: 2},
+		{name: "PostError", status: 500, invalidate: "http://example.com/doc", wantCalls: 1},
+		{name: "Location", status: 201, location: "/doc", invalidate: "http://example.com/other", wantCalls: 2},
+		{name: "OtherOriginLocation", status: 201, location: "http://elsewhere.com/doc", invalidate: "http://example.com/other", wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			o := &origin{header: hdr("Cache-Control", "max-age=60")}
+			do(t, h, o.handler(), "GET", "http://example.com/doc")
+			post := &origin{status: tt.status, header: hdr("Location", tt.location)}
+			do(t, h, post.handler(), "POST", tt.invalidate)
+			do(t, h, o.handler(), "GET", "http://example.com/doc")
+			if got := o.calls.Load(); got != tt.wantCalls {
+				t.Errorf("GET, POST %s (%d, Location %q), GET: %d upstream GETs; want %d", tt.invalidate, tt.status, tt.location, got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestHandler_LargeBodyPasses: a body over max_body_size streams through
+// and is not stored.
+func TestHandler_LargeBodyPasses(t *testing.T) {
+	h := newHandler(t, func(h *Handler) { h.MaxBodySize = 8 })
+	o := &origin{header: hdr("Cache-Control", "max-age=60"), body: strings.Repeat("x", 100)}
+	w := do(t, h, o.handler(), "GET", "http://example.com/big")
+	w2 := do(t, h, o.handler(), "GET", "http://example.com/big")
+	if w.Body.Len() != 100 || w2.Body.Len() != 100 || o.calls.Load() != 2 {
+		t.Errorf("two GETs of a 100-byte body with max_body_size 8: bodies %d and %d bytes, %d upstream calls; want 100, 100, 2", w.Body.Len(), w2.Body.Len(), o.calls.Load())
+	}
+}
+
+// TestHandler_SurrogateKeys: the upstream's Surrogate-Key becomes tags,
+// and deleting a tag purges the response.
+func TestHandler_SurrogateKeys(t *testing.T) {
+	h := newHandler(t, nil)
+	o := &origin{header: hdr("Cache-Control", "max-age=60", "Surrogate-Key", "a b")}
+	do(t, h, o.handler(), "GET", "http://example.com/tagged")
+	if err := h.cache.DeleteByTag(t.Context(), "b"); err != nil {
+		t.Fatal(err)
+	}
+	do(t, h, o.handler(), "GET", "http://example.com/tagged")
+	if got := o.calls.Load(); got != 2 {
+		t.Errorf("GET, DeleteByTag(b), GET of a response with Surrogate-Key: a b: %d upstream calls; want 2", got)
+	}
+}
+
+// TestHandler_StaleIfError: an upstream error is answered from a stale
+// entry when stale-if-error allows it.
+func TestHandler_StaleIfError(t *testing.T) {
+	h := newHandler(t, nil)
+	now := time.Now()
+	h.now = func() time.Time { return now }
+	o := &origin{header: hdr("Cache-Control", "max-age=1, stale-if-error=600"), body: "good"}
+	do(t, h, o.handler(), "GET", "http://example.com/sie")
+	now = now.Add(5 * time.Second)
+	o.status, o.body, o.header = 503, "bad", hdr()
+	w := do(t, h, o.handler(), "GET", "http://example.com/sie")
+	if w.Code != 200 || w.Body.String() != "good" {
+		t.Errorf("stale entry, upstream 503: got %d %q; want the stale 200 \"good\"", w.Code, w.Body.String())
+	}
+}
