@@ -73,7 +73,7 @@ func TestEagerRefresh_OnRealBackends(t *testing.T) {
 	for _, r := range rigs(t) {
 		t.Run(r.name, func(t *testing.T) {
 			ctx := t.Context()
-			opts := []bento.Option{bento.TTL(4*time.Second), bento.EagerRefresh(0.25), bento.RetryQueue(0, 20*time.Millisecond)}
+			opts := []bento.Option{bento.TTL(4 * time.Second), bento.EagerRefresh(0.25), bento.RetryQueue(0, 20*time.Millisecond)}
 			a := r.instance(t, "a", "", "", unwrapped, opts...)
 			b := r.instance(t, "b", "", "", unwrapped, opts...)
 			c := a.m.Namespace("eager")
