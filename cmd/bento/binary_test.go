@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,14 +258,32 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// lockedBuffer is a buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // runBento starts "bento run --config cfgPath" until the test ends and waits
 // for ready (an admin URL) to answer; it returns the process's output.
-func runBento(t *testing.T, cfgPath, dir, ready string) *bytes.Buffer {
+func runBento(t *testing.T, cfgPath, dir, ready string) *lockedBuffer {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := new(lockedBuffer)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +296,7 @@ func runBento(t *testing.T, cfgPath, dir, ready string) *bytes.Buffer {
 		resp, err := http.Get(ready)
 		if err == nil {
 			resp.Body.Close()
-			return &logs
+			return logs
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the admin API did not answer within 30s: %v\n%s", err, logs.String())
