@@ -11,6 +11,7 @@ import (
 	_ "github.com/bentocache/bento/caddyfile"
 	_ "github.com/bentocache/bento/modules/buses/memory"
 	_ "github.com/bentocache/bento/modules/drivers/memory"
+	_ "github.com/bentocache/bento/modules/lockers/redis"
 	_ "github.com/bentocache/bento/modules/serializers/msgpack"
 )
 
@@ -205,4 +206,28 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestCaddyfile_Locker: "locker <module> { … }" in a store becomes the
+// store's "locker" field, with the module's own options.
+func TestCaddyfile_Locker(t *testing.T) {
+	app, err := adapt(t, `{
+	bento {
+		store main {
+			l1 memory
+			locker redis 127.0.0.1:6379 {
+				lease 2s
+			}
+		}
+	}
+}
+`)
+	if err != nil {
+		t.Fatalf("adapt = %v", err)
+	}
+	for _, want := range []string{`"locker":{`, `"locker":"redis"`, `"lease":2000000000`, `"addrs":["127.0.0.1:6379"]`} {
+		if !strings.Contains(string(app), want) {
+			t.Errorf("adapted JSON %s lacks %s", app, want)
+		}
+	}
 }
