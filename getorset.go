@@ -329,12 +329,12 @@ func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Fact
 		c.emit(Event{Kind: EventMiss, Key: key})
 		spanFound(sp, LayerNone, false)
 	} else {
-		spanFound(sp, stale.layer, true) // served stale, or refreshed by the factory
+		spanFound(sp, stale.layer, true) // served stale, unless lead says otherwise
 	}
 	for {
 		cl, leader := c.flights.join(key)
 		if leader {
-			return lead(ctx, c, key, factory, o, stale, cl, gen)
+			return lead(ctx, c, key, factory, o, stale, cl, gen, sp)
 		}
 		if stale.e != nil {
 			// A refresh is under way: take the stale value without waiting.
@@ -399,19 +399,21 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 func fromL2[T any](ctx context.Context, c *Cache, o *options, key string, now int64) (*entry, entryState, error) {
 	rctx, sp := c.trace(ctx, OpL2Read, key, nil)
 	e, g, err := l2Get[T](rctx, c, o, key)
-	if sp != nil {
-		if e != nil {
-			sp.Found(LayerL2, false)
-		} else {
-			sp.Found(LayerNone, false)
-		}
-		sp.End(err)
-	}
 	defer c.flights.release(&g)
 	if err != nil || e == nil {
+		spanFound(sp, LayerNone, false)
+		spanEnd(sp, err)
 		return nil, stateGone, err
 	}
 	state := c.judge(ctx, o, key, e, now)
+	if sp != nil {
+		if state == stateGone {
+			sp.Found(LayerNone, false)
+		} else {
+			sp.Found(LayerL2, state == stateStale)
+		}
+		sp.End(nil)
+	}
 	switch state {
 	case stateFresh:
 		if c.l1 != nil && c.l1Entry(key) != e { // callers sharing one L2 read store it once
@@ -425,7 +427,10 @@ func fromL2[T any](ctx context.Context, c *Cache, o *options, key string, now in
 }
 
 // lead runs the factory for the callers of key, as the timeouts say.
-func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale hit, cl *call, gen uint64) (T, error) {
+//
+// sp is the call's span, if traced: lead corrects its outcome where the value
+// is not the one getOrSetSlow expected (stale, or none).
+func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale hit, cl *call, gen uint64, sp Span) (T, error) {
 	var zero T
 	if !o.forceFresh {
 		// Look again: another caller may have filled the key since our look.
@@ -434,6 +439,7 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 			cl.e = e
 			c.flights.finish(key, cl)
 			c.hit(key, LayerL1, false)
+			spanFound(sp, LayerL1, false)
 			return valueOf[T](c, key, e)
 		}
 		if c.l2 != nil && c.flights.generation(key) != gen {
@@ -441,6 +447,7 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 				cl.e = e
 				c.flights.finish(key, cl)
 				c.hit(key, LayerL2, false)
+				spanFound(sp, LayerL2, false)
 				return valueOf[T](c, key, e)
 			}
 		}
@@ -475,6 +482,9 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 		}
 		done, err := wait(ctx, cl.done, limit)
 		if done {
+			if !cl.graced {
+				spanFound(sp, LayerNone, false) // the factory's value, in time
+			}
 			return result[T](c, key, cl)
 		}
 		abandoned.Store(true)

@@ -409,3 +409,38 @@ func TestRootLinksNoOpenTelemetry(t *testing.T) {
 		}
 	}
 }
+
+func TestTracing_Graced(t *testing.T) {
+	b, rec, _ := setup(t, false)
+	c := b.Namespace("users")
+	ctx := t.Context()
+	if err := c.Set(ctx, "user:42", point{1, 2}, bento.Grace(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expire(ctx, "user:42", bento.Grace(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	refreshed := make(chan struct{})
+	v, err := bento.GetOrSet(ctx, c, "user:42", func(context.Context, *bento.FactoryContext[point]) (point, error) {
+		defer close(refreshed)
+		return point{3, 4}, nil
+	}, bento.Grace(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != (point{1, 2}) {
+		t.Errorf("GetOrSet of a stale value under grace = %v; want the stale %v", v, point{1, 2})
+	}
+	<-refreshed // the background refresh ran
+	if a := attrs(byName(t, rec.Ended(), "bento.l2_read")); a["bento.graced"].Emit() != "true" {
+		t.Errorf("bento.l2_read of a stale entry: bento.graced = %q; want true", a["bento.graced"].Emit())
+	}
+	a := attrs(byName(t, rec.Ended(), "bento.get_or_set"))
+	// L2's stale value comes before L1's.
+	for k, want := range map[attribute.Key]string{"bento.layer": "l2", "bento.hit": "true", "bento.graced": "true"} {
+		if got := a[k].Emit(); got != want {
+			t.Errorf("bento.get_or_set of a stale value under grace: %s = %q; want %q", k, got, want)
+		}
+	}
+}
