@@ -60,6 +60,7 @@ type Bento struct {
 	clock  *clock.Clock
 
 	statsFor func(store string) *storeStats
+	tracer   atomic.Pointer[Tracer] // nil: no tracing (see SetTracer)
 
 	started []*store // in start order, for abort
 	closers []func() // run last by Close (LoadJSON's module context)

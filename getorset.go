@@ -139,11 +139,23 @@ func readEntry[T any](ctx context.Context, c *Cache, key string, opts []Option) 
 		c.hit(key, LayerL1, false)
 		return hit{e: l1e, layer: LayerL1}, nil
 	}
-	fresh, stale, err := lookup[T](ctx, c, c.lasting(&scratch, opts), key, now, l1e)
+	return readSlow[T](ctx, c, c.lasting(&scratch, opts), key, now, l1e)
+}
+
+// readSlow is readEntry past a fresh L1 hit, traced.
+func readSlow[T any](ctx context.Context, c *Cache, o *options, key string, now int64, l1e *entry) (h hit, err error) {
+	ctx, sp := c.trace(ctx, OpGet, key, nil)
+	if sp != nil {
+		defer func() {
+			spanFound(sp, h.layer, h.graced)
+			sp.End(err)
+		}()
+	}
+	fresh, stale, err := lookup[T](ctx, c, o, key, now, l1e)
 	if err != nil {
 		return hit{}, err
 	}
-	h := fresh
+	h = fresh
 	if h.e == nil {
 		h = stale
 		h.graced = true
@@ -284,7 +296,11 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	return getOrSetSlow(ctx, c, key, factory, o, l1e, now)
 }
 
-func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, l1e *entry, now int64) (T, error) {
+func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, l1e *entry, now int64) (v T, err error) {
+	ctx, sp := c.trace(ctx, OpGetOrSet, key, nil)
+	if sp != nil {
+		defer func() { sp.End(err) }()
+	}
 	var zero T
 	gen := c.flights.generation(key)
 	var stale hit
@@ -298,22 +314,27 @@ func getOrSetSlow[T any](ctx context.Context, c *Cache, key string, factory Fact
 				refreshEarly(ctx, c, key, factory, o, fresh.e, now)
 			}
 			c.hit(key, fresh.layer, false)
+			spanFound(sp, fresh.layer, false)
 			return valueOf[T](c, key, fresh.e)
 		}
 		stale = s
 		if stale.e != nil && c.backoffs.active(key, now) {
 			// The factory failed lately: serve the stale value without retrying.
 			c.hit(key, stale.layer, true)
+			spanFound(sp, stale.layer, true)
 			return valueOf[T](c, key, stale.e)
 		}
 	}
 	if stale.e == nil {
 		c.emit(Event{Kind: EventMiss, Key: key})
+		spanFound(sp, LayerNone, false)
+	} else {
+		spanFound(sp, stale.layer, true) // served stale, unless lead says otherwise
 	}
 	for {
 		cl, leader := c.flights.join(key)
 		if leader {
-			return lead(ctx, c, key, factory, o, stale, cl, gen)
+			return lead(ctx, c, key, factory, o, stale, cl, gen, sp)
 		}
 		if stale.e != nil {
 			// A refresh is under way: take the stale value without waiting.
@@ -376,12 +397,23 @@ func lookup[T any](ctx context.Context, c *Cache, o *options, key string, now in
 // copied to L1 and a gone one removed from L2, unless an invalidation of the
 // key came since the read began (see keep); a gone entry reads as nil.
 func fromL2[T any](ctx context.Context, c *Cache, o *options, key string, now int64) (*entry, entryState, error) {
-	e, g, err := l2Get[T](ctx, c, o, key)
+	rctx, sp := c.trace(ctx, OpL2Read, key, nil)
+	e, g, err := l2Get[T](rctx, c, o, key)
 	defer c.flights.release(&g)
 	if err != nil || e == nil {
+		spanFound(sp, LayerNone, false)
+		spanEnd(sp, err)
 		return nil, stateGone, err
 	}
 	state := c.judge(ctx, o, key, e, now)
+	if sp != nil {
+		if state == stateGone {
+			sp.Found(LayerNone, false)
+		} else {
+			sp.Found(LayerL2, state == stateStale)
+		}
+		sp.End(nil)
+	}
 	switch state {
 	case stateFresh:
 		if c.l1 != nil && c.l1Entry(key) != e { // callers sharing one L2 read store it once
@@ -395,7 +427,10 @@ func fromL2[T any](ctx context.Context, c *Cache, o *options, key string, now in
 }
 
 // lead runs the factory for the callers of key, as the timeouts say.
-func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale hit, cl *call, gen uint64) (T, error) {
+//
+// sp is the call's span, if traced: lead corrects its outcome where the value
+// is not the one getOrSetSlow expected (stale, or none).
+func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], o *options, stale hit, cl *call, gen uint64, sp Span) (T, error) {
 	var zero T
 	if !o.forceFresh {
 		// Look again: another caller may have filled the key since our look.
@@ -404,6 +439,7 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 			cl.e = e
 			c.flights.finish(key, cl)
 			c.hit(key, LayerL1, false)
+			spanFound(sp, LayerL1, false)
 			return valueOf[T](c, key, e)
 		}
 		if c.l2 != nil && c.flights.generation(key) != gen {
@@ -411,6 +447,7 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 				cl.e = e
 				c.flights.finish(key, cl)
 				c.hit(key, LayerL2, false)
+				spanFound(sp, LayerL2, false)
 				return valueOf[T](c, key, e)
 			}
 		}
@@ -445,6 +482,9 @@ func lead[T any](ctx context.Context, c *Cache, key string, factory Factory[T], 
 		}
 		done, err := wait(ctx, cl.done, limit)
 		if done {
+			if !cl.graced {
+				spanFound(sp, LayerNone, false) // the factory's value, in time
+			}
 			return result[T](c, key, cl)
 		}
 		abandoned.Store(true)
@@ -569,7 +609,9 @@ func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T
 	if c.st.locker != nil {
 		var e *entry
 		var err error
-		held, e, err = lockOrWait[T](ctx, c, key, o)
+		lctx, sp := c.trace(ctx, OpLockWait, key, nil)
+		held, e, err = lockOrWait[T](lctx, c, key, o)
+		spanEnd(sp, err)
 		switch {
 		case err != nil:
 			cl.err = err
@@ -586,7 +628,15 @@ func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T
 	}
 	fc := &FactoryContext[T]{c: c, key: key, opts: *o, stale: stale.e}
 	started := time.Now()
-	v, err := invoke(ctx, factory, fc)
+	fctx, sp := c.trace(ctx, OpFactory, key, nil)
+	v, err := invoke(fctx, factory, fc)
+	if sp != nil {
+		serr := err
+		if errors.Is(serr, errSkip) {
+			serr = nil // a skip is no failure
+		}
+		sp.End(serr)
+	}
 	if fc.skip && (err == nil || errors.Is(err, errSkip)) {
 		c.st.stats.factoryRan(factorySkipped, time.Since(started))
 		return
@@ -615,7 +665,11 @@ func execute[T any](ctx context.Context, c *Cache, key string, factory Factory[T
 		return
 	}
 	var l2ok bool
-	stored := c.keep(&cl.g, e.tags, true, func() { l2ok, err = c.store(ctx, key, e, &fc.opts) })
+	stored := c.keep(&cl.g, e.tags, true, func() {
+		wctx, sp := c.traceWrite(ctx, &fc.opts, key, nil)
+		l2ok, err = c.store(wctx, key, e, &fc.opts)
+		spanEnd(sp, err)
+	})
 	if err != nil {
 		cl.err = err
 		return

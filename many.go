@@ -24,16 +24,22 @@ type ManyFactory[T any] func(ctx context.Context, missing []string) (map[string]
 // round trip for all the keys L1 misses when the L2 driver is an
 // [L2BatchDriver] (one per hash slot or statement, as the driver batches).
 // The result has only the keys found.
-func GetMany[T any](ctx context.Context, c *Cache, keys []string, opts ...Option) (map[string]T, error) {
+func GetMany[T any](ctx context.Context, c *Cache, keys []string, opts ...Option) (out map[string]T, err error) {
 	o, keys, err := c.callMany(keys, opts)
 	if err != nil {
 		return nil, err
 	}
-	fresh, stale, err := lookupMany[T](ctx, c, o, keys)
+	_, sp, fresh, stale, err := lookupMany[T](ctx, c, o, keys, OpGetMany)
+	if sp != nil {
+		defer func() {
+			sp.FoundMany(len(out), len(keys)-len(out))
+			sp.End(err)
+		}()
+	}
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]T, len(keys))
+	out = make(map[string]T, len(keys))
 	for i, k := range keys {
 		h := fresh[i]
 		if h.e == nil {
@@ -93,7 +99,7 @@ func (c *Cache) SetMany(ctx context.Context, entries map[string]any, opts ...Opt
 // returned (a [*FactoryError]) for the other keys, with the values found.
 // The values written go to L2 in one round trip and to the bus in one
 // message. Tags and TTL come from the options.
-func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory ManyFactory[T], opts ...Option) (map[string]T, error) {
+func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory ManyFactory[T], opts ...Option) (result map[string]T, err error) {
 	o, keys, err := c.callMany(keys, opts)
 	if err != nil {
 		return nil, err
@@ -102,9 +108,26 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 		return nil, fmt.Errorf("bento: store %q: nil factory", c.st.name)
 	}
 	var fresh, stale []hit
+	var sp Span
 	if o.forceFresh {
+		ctx, sp = c.trace(ctx, OpGetOrSetMany, "", keys)
 		fresh, stale = make([]hit, len(keys)), make([]hit, len(keys))
-	} else if fresh, stale, err = lookupMany[T](ctx, c, o, keys); err != nil {
+	} else {
+		ctx, sp, fresh, stale, err = lookupMany[T](ctx, c, o, keys, OpGetOrSetMany)
+	}
+	if sp != nil {
+		found := 0
+		for i := range fresh {
+			if fresh[i].e != nil || stale[i].e != nil {
+				found++
+			}
+		}
+		defer func() {
+			sp.FoundMany(found, len(keys)-found)
+			sp.End(err)
+		}()
+	}
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]T, len(keys))
@@ -257,7 +280,9 @@ func executeMany[T any](ctx context.Context, c *Cache, mine []pending, factory M
 		}
 	}()
 	started := time.Now()
-	values, err := invokeMany(ctx, factory, keys)
+	fctx, sp := c.trace(ctx, OpFactory, "", keys)
+	values, err := invokeMany(fctx, factory, keys)
+	spanEnd(sp, err)
 	result := factoryOK
 	if err != nil {
 		result = factoryError
@@ -294,7 +319,16 @@ func executeMany[T any](ctx context.Context, c *Cache, mine []pending, factory M
 		p.cl.e = e
 		ws, es = append(ws, p), append(es, e)
 	}
-	stored, l2ok, err := c.keepMany(ctx, ws, es, o)
+	var wkeys []string // for the span only
+	if c.st.b.tracer.Load() != nil {
+		wkeys = make([]string, len(ws))
+		for i, p := range ws {
+			wkeys[i] = p.key
+		}
+	}
+	wctx, wsp := c.traceWrite(ctx, o, "", wkeys)
+	stored, l2ok, err := c.keepMany(wctx, ws, es, o)
+	spanEnd(wsp, err)
 	if err != nil {
 		for _, p := range ws {
 			p.cl.err = err
@@ -401,8 +435,10 @@ func (c *Cache) wroteMany(ctx context.Context, keys []string, o *options, notify
 
 // lookupMany is lookup for many keys: L1 first, then one L2 batch read for
 // the keys without a fresh L1 entry. fresh[i] and stale[i] are keys[i]'s
-// fresh entry and usable stale entry (L2's before L1's), if any.
-func lookupMany[T any](ctx context.Context, c *Cache, o *options, keys []string) (fresh, stale []hit, err error) {
+// fresh entry and usable stale entry (L2's before L1's), if any. When a key
+// has no fresh L1 entry, it starts a span for op, the call's, and returns
+// it with its context (else ctx and a nil Span).
+func lookupMany[T any](ctx context.Context, c *Cache, o *options, keys []string, op Op) (_ context.Context, sp Span, fresh, stale []hit, err error) {
 	now := c.st.b.now()
 	fresh, stale = make([]hit, len(keys)), make([]hit, len(keys))
 	var rest []int
@@ -422,8 +458,11 @@ func lookupMany[T any](ctx context.Context, c *Cache, o *options, keys []string)
 		}
 		rest = append(rest, i)
 	}
+	if len(rest) > 0 {
+		ctx, sp = c.trace(ctx, op, "", keys)
+	}
 	if c.l2 == nil || len(rest) == 0 {
-		return fresh, stale, nil
+		return ctx, sp, fresh, stale, nil
 	}
 	guards := make([]guard, len(rest))
 	restKeys := make([]string, len(rest))
@@ -436,9 +475,20 @@ func lookupMany[T any](ctx context.Context, c *Cache, o *options, keys []string)
 			c.flights.release(&guards[j])
 		}
 	}()
-	raws, ok, err := c.l2GetMany(ctx, o, restKeys)
+	rctx, rsp := c.trace(ctx, OpL2Read, "", restKeys)
+	raws, ok, err := c.l2GetMany(rctx, o, restKeys)
+	if rsp != nil {
+		n := 0
+		for _, r := range raws {
+			if r != nil {
+				n++
+			}
+		}
+		rsp.FoundMany(n, len(restKeys)-n)
+		rsp.End(err)
+	}
 	if !ok {
-		return fresh, stale, err
+		return ctx, sp, fresh, stale, err
 	}
 	for j, i := range rest {
 		k := keys[i]
@@ -449,7 +499,7 @@ func lookupMany[T any](ctx context.Context, c *Cache, o *options, keys []string)
 		if derr != nil {
 			if _, merr := decodeEntry[rawValue](c.st.serializer, raws[j]); merr == nil {
 				var zero T
-				return fresh, stale, fmt.Errorf("%w: store %q: key %q: the stored value does not decode as a %T: %w",
+				return ctx, sp, fresh, stale, fmt.Errorf("%w: store %q: key %q: the stored value does not decode as a %T: %w",
 					ErrTypeMismatch, c.st.name, qualified(c.path, k), zero, derr)
 			}
 			c.corrupt(ctx, k, derr)
@@ -469,7 +519,7 @@ func lookupMany[T any](ctx context.Context, c *Cache, o *options, keys []string)
 			c.keep(&guards[j], nil, true, func() { _ = c.l2Delete(ctx, o, k) })
 		}
 	}
-	return fresh, stale, nil
+	return ctx, sp, fresh, stale, nil
 }
 
 // l2GetMany reads keys from L2 in one call through an L2BatchDriver, else

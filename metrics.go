@@ -175,8 +175,7 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range c.b.Stores() {
-		st := c.b.stores[name]
-		s := st.stats
+		s, _ := c.b.Stats(name) // the numbers of Stats, so that every reader sees the same
 		counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{name}, labels...)...)
 		}
@@ -185,41 +184,40 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for l2, layer := range []string{"l1", "l2"} {
 			for graced, g := range []string{"false", "true"} {
-				counter(descHits, s.hits[l2][graced].load(), layer, g)
+				counter(descHits, s.Hits[l2][graced], layer, g)
 			}
 		}
-		counter(descMisses, s.misses.load())
-		counter(descWrites, s.writes.Load())
-		counter(descDeletes, s.deletes.Load())
-		counter(descExpires, s.expires.Load())
-		counter(descClears, s.clears.Load())
-		for i, r := range factoryResultNames {
-			counter(descFactoryCalls, s.factory[i].Load(), r)
+		counter(descMisses, s.Misses)
+		counter(descWrites, s.Writes)
+		counter(descDeletes, s.Deletes)
+		counter(descExpires, s.Expires)
+		counter(descClears, s.Clears)
+		for _, r := range factoryResultNames {
+			counter(descFactoryCalls, s.FactoryCalls[r], r)
 		}
-		if st.l2 != nil {
-			for i, op := range l2Ops {
-				counter(descL2Errors, s.l2Errors[i].Load(), op)
+		if s.HasL2 {
+			for _, op := range l2Ops {
+				counter(descL2Errors, s.L2Errors[op], op)
 			}
 			open := 0.0
-			if st.breaker.openUntil.Load() != 0 || st.breaker.recovering.Load() {
+			if s.L2CircuitOpen {
 				open = 1
 			}
 			gauge(descBreaker, open)
 		}
-		if st.bus != nil {
-			counter(descBus, s.busOut[0].Load(), "out", "ok")
-			counter(descBus, s.busOut[1].Load(), "out", "error")
-			counter(descBus, s.busIn[0].Load(), "in", "ok")
-			counter(descBus, s.busIn[1].Load(), "in", "malformed")
-			gauge(descBusQueue, float64(st.bus.out.len()))
+		if s.HasBus {
+			counter(descBus, s.BusOutOK, "out", "ok")
+			counter(descBus, s.BusOutError, "out", "error")
+			counter(descBus, s.BusInOK, "in", "ok")
+			counter(descBus, s.BusInMalformed, "in", "malformed")
+			gauge(descBusQueue, float64(s.BusQueueLength))
 		}
-		if l1, ok := st.l1Driver.(L1Stats); ok {
-			entries, size, evictions := l1.L1Stats()
-			gauge(descL1Entries, float64(entries))
-			gauge(descL1Size, float64(size))
-			counter(descL1Evictions, evictions)
+		if s.HasL1Stats {
+			gauge(descL1Entries, float64(s.L1Entries))
+			gauge(descL1Size, float64(s.L1SizeBytes))
+			counter(descL1Evictions, s.L1Evicted)
 		}
-		ch <- relabel(s.factoryTime, descFactoryTime, name)
+		ch <- relabel(c.b.stores[name].stats.factoryTime, descFactoryTime, name)
 	}
 }
 
