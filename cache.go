@@ -162,17 +162,24 @@ func (c *Cache) store(ctx context.Context, key string, e *entry, o *options) (l2
 		return true, nil
 	}
 	l2ok, err = c.l2Call(ctx, o, "set", key, func() error { return c.l2.Set(ctx, key, e.raw, ttl) })
+	c.setOutcome(key, e, ttl, l2ok, err)
+	return l2ok, err
+}
+
+// setOutcome tells the recovery queue how the L2 write of e under key, for
+// ttl, went: it reached L2 and supersedes a queued change, or it was
+// skipped or failed under suppression (err nil) and is queued for replay.
+func (c *Cache) setOutcome(key string, e *entry, ttl time.Duration, l2ok bool, err error) {
 	switch {
 	case l2ok:
 		c.reached(changeSet, key)
-	case err == nil: // skipped or suppressed: replayed when L2 is back
+	case err == nil:
 		p := &pendingChange{kind: changeSet, key: key, raw: e.raw, createdAt: e.createdAt}
 		if ttl > 0 {
 			p.deadline = c.st.b.now() + ttl.Milliseconds()
 		}
 		c.recoverLater(p)
 	}
-	return l2ok, err
 }
 
 // lifetime is the physical TTL of a new entry e written with o: TTL + grace,

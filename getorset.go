@@ -249,20 +249,13 @@ func Pull[T any](ctx context.Context, c *Cache, key string, opts ...Option) (val
 }
 
 // decodePulled decodes the bytes a Pull took from L2 as an entry whose value
-// is a T. Bytes that are no entry at all are reported as corrupt and read as
-// a miss; a sound entry of another type is an [ErrTypeMismatch].
+// is a T, as decodeL2; corrupt bytes are reported and read as a miss.
 func decodePulled[T any](ctx context.Context, c *Cache, key string, raw []byte) (*entry, error) {
-	e, err := decodeEntry[T](c.st.serializer, raw)
-	if err == nil {
-		return e, nil
+	e, mismatch, corrupt := decodeL2[T](c, key, raw)
+	if corrupt != nil {
+		c.corrupt(ctx, key, corrupt)
 	}
-	if _, merr := decodeEntry[rawValue](c.st.serializer, raw); merr == nil {
-		var zero T
-		return nil, fmt.Errorf("%w: store %q: key %q: the pulled value does not decode as a %T: %w",
-			ErrTypeMismatch, c.st.name, qualified(c.path, key), zero, err)
-	}
-	c.corrupt(ctx, key, err)
-	return nil, nil
+	return e, mismatch
 }
 
 func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []Option, forever bool) (T, error) {

@@ -406,18 +406,8 @@ func (c *Cache) storeMany(ctx context.Context, keys []string, es []*entry, o *op
 		kvs[i] = KeyValue{Key: k, Value: es[i].raw}
 	}
 	l2ok, err = c.l2Call(ctx, o, "set_many", "", func() error { return bd.SetMany(ctx, kvs, ttl) })
-	now := c.st.b.now()
 	for i, k := range keys {
-		switch {
-		case l2ok:
-			c.reached(changeSet, k)
-		case err == nil:
-			p := &pendingChange{kind: changeSet, key: k, raw: es[i].raw, createdAt: es[i].createdAt}
-			if ttl > 0 {
-				p.deadline = now + ttl.Milliseconds()
-			}
-			c.recoverLater(p)
-		}
+		c.setOutcome(k, es[i], ttl, l2ok, err)
 	}
 	return l2ok, err
 }
@@ -495,14 +485,12 @@ func lookupMany[T any](ctx context.Context, c *Cache, o *options, keys []string,
 		if raws[j] == nil {
 			continue
 		}
-		e, derr := decodeEntry[T](c.st.serializer, raws[j])
-		if derr != nil {
-			if _, merr := decodeEntry[rawValue](c.st.serializer, raws[j]); merr == nil {
-				var zero T
-				return ctx, sp, fresh, stale, fmt.Errorf("%w: store %q: key %q: the stored value does not decode as a %T: %w",
-					ErrTypeMismatch, c.st.name, qualified(c.path, k), zero, derr)
-			}
-			c.corrupt(ctx, k, derr)
+		e, mismatch, corrupt := decodeL2[T](c, k, raws[j])
+		if mismatch != nil {
+			return ctx, sp, fresh, stale, mismatch
+		}
+		if corrupt != nil {
+			c.corrupt(ctx, k, corrupt)
 			continue
 		}
 		switch c.judge(ctx, o, k, e, now) {

@@ -352,22 +352,36 @@ func l2Get[T any](ctx context.Context, c *Cache, o *options, key string) (*entry
 	if d := r.decoded.Load(); d != nil && d.t == t {
 		return d.e, g, nil
 	}
-	e, err := decodeEntry[T](c.st.serializer, r.raw)
-	if err != nil {
-		if meta, merr := decodeEntry[rawValue](c.st.serializer, r.raw); merr == nil {
-			// A sound entry whose value is not a T: the caller's mistake, not
-			// a corrupt entry; it stays for the readers of the right type.
-			var zero T
-			return nil, g, fmt.Errorf("%w: store %q: key %q: the stored value %s does not decode as a %T: %w",
-				ErrTypeMismatch, c.st.name, qualified(c.path, key), abbreviate(meta.value.(rawValue)), zero, err)
-		}
+	e, mismatch, corrupt := decodeL2[T](c, key, r.raw)
+	switch {
+	case mismatch != nil:
+		return nil, g, mismatch
+	case corrupt != nil:
 		if r.decoded.CompareAndSwap(nil, &decoding{t: t}) {
-			c.corrupt(ctx, key, err) // once, whoever shares the read
+			c.corrupt(ctx, key, corrupt) // once, whoever shares the read
 		}
 		return nil, g, nil
 	}
 	r.decoded.CompareAndSwap(nil, &decoding{t: t, e: e})
 	return e, g, nil
+}
+
+// decodeL2 decodes raw, the L2 bytes of key, as an entry whose value is a T.
+// A sound entry whose value is not a T is mismatch, an [ErrTypeMismatch]:
+// the caller's mistake, not a corrupt entry, which stays for the readers of
+// the right type. Bytes that are no entry at all are corrupt: the caller
+// reports them (see Cache.corrupt) and reads a miss.
+func decodeL2[T any](c *Cache, key string, raw []byte) (e *entry, mismatch, corrupt error) {
+	e, err := decodeEntry[T](c.st.serializer, raw)
+	if err == nil {
+		return e, nil, nil
+	}
+	if meta, merr := decodeEntry[rawValue](c.st.serializer, raw); merr == nil {
+		var zero T
+		return nil, fmt.Errorf("%w: store %q: key %q: the stored value %s does not decode as a %T: %w",
+			ErrTypeMismatch, c.st.name, qualified(c.path, key), abbreviate(meta.value.(rawValue)), zero, err), nil
+	}
+	return nil, nil, err
 }
 
 // sharedL2Get reads key from L2, sharing the read with the callers of the
