@@ -222,10 +222,27 @@ func correctedInitialAge(h nethttp.Header, requestTime, responseTime time.Time) 
 	if err == nil {
 		apparent = max(responseTime.Sub(date), 0)
 	}
-	ageValue := time.Duration(0)
-	if n, err := strconv.ParseInt(strings.TrimSpace(h.Get("Age")), 10, 64); err == nil && n > 0 {
-		ageValue = time.Duration(min(n, math.MaxInt32)) * time.Second
-	}
-	corrected := ageValue + max(responseTime.Sub(requestTime), 0)
+	corrected := ageValue(h) + max(responseTime.Sub(requestTime), 0)
 	return max(apparent, corrected)
+}
+
+// ageValue is the Age of a received response (RFC 9111 §5.1): the first
+// member of the first field line, as the field is a singleton; a value that
+// is not a non-negative integer is ignored (read as 0), and a value past
+// 2^31 saturates there (§1.2.2).
+func ageValue(h nethttp.Header) time.Duration {
+	lines := h.Values("Age")
+	if len(lines) == 0 {
+		return 0
+	}
+	first, _, _ := strings.Cut(lines[0], ",")
+	first = strings.TrimSpace(first)
+	if first == "" || strings.Trim(first, "0123456789") != "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || n > math.MaxInt32 {
+		n = math.MaxInt32
+	}
+	return time.Duration(n) * time.Second
 }

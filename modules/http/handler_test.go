@@ -304,3 +304,39 @@ func TestHandler_StaleIfError(t *testing.T) {
 		t.Errorf("stale entry, upstream 503: got %d %q; want the stale 200 \"good\"", w.Code, w.Body.String())
 	}
 }
+
+// TestHandler_AgeParsing: the Age a response arrives with is its first
+// member; a value that is not a non-negative integer is ignored (RFC 9111
+// §5.1). With max-age=3600, an Age of 7200 makes the response stale at once.
+func TestHandler_AgeParsing(t *testing.T) {
+	tests := []struct {
+		name      string
+		ages      []string // Age field lines
+		wantCalls int32
+	}{
+		{name: "Old", ages: []string{"7200"}, wantCalls: 2},
+		{name: "OldFirstMember", ages: []string{"7200, 0"}, wantCalls: 2},
+		{name: "ZeroFirstMember", ages: []string{"0, 7200"}, wantCalls: 1},
+		{name: "OldFirstLine", ages: []string{"7200", "0"}, wantCalls: 2},
+		{name: "ZeroFirstLine", ages: []string{"0", "7200"}, wantCalls: 1},
+		{name: "NonNumericIgnored", ages: []string{"abc"}, wantCalls: 1},
+		{name: "NegativeIgnored", ages: []string{"-7200"}, wantCalls: 1},
+		{name: "FloatIgnored", ages: []string{"7200.0"}, wantCalls: 1},
+		{name: "ParameterIgnored", ages: []string{"7200;foo=bar"}, wantCalls: 1},
+		{name: "Saturated", ages: []string{"99999999999999999999"}, wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			header := hdr("Cache-Control", "max-age=3600")
+			header["Age"] = tt.ages
+			o := &origin{header: header, body: "hello"}
+			do(t, h, o.handler(), "GET", "http://example.com/age")
+			do(t, h, o.handler(), "GET", "http://example.com/age")
+			if got := o.calls.Load(); got != tt.wantCalls {
+				t.Errorf("two GETs of a max-age=3600 response with Age %q: %d upstream calls; want %d", tt.ages, got, tt.wantCalls)
+			}
+		})
+	}
+}
