@@ -340,3 +340,36 @@ func TestHandler_AgeParsing(t *testing.T) {
 		})
 	}
 }
+
+// TestHandler_304KeepsContentFields: a 304 updates the stored header
+// fields, except those describing the stored content, which it comes
+// without (RFC 9111 §3.2, §4.3.4).
+func TestHandler_304KeepsContentFields(t *testing.T) {
+	h := newHandler(t, nil)
+	first := hdr("Cache-Control", "max-age=0", "ETag", `"v1"`, "Content-Encoding", "gzip", "Content-MD5", "md5-1",
+		"Content-Range", "bytes 0-3/4", "X-Gen", "1")
+	update := hdr("Cache-Control", "max-age=60", "ETag", `"v2"`, "Content-Encoding", "br", "Content-MD5", "md5-2",
+		"Content-Range", "bytes 0-3/9", "X-Gen", "2")
+	next := caddyhttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) error {
+		if r.Header.Get("If-None-Match") != "" {
+			copyHeader(w.Header(), update)
+			w.WriteHeader(nethttp.StatusNotModified)
+			return nil
+		}
+		copyHeader(w.Header(), first)
+		_, _ = io.WriteString(w, "body")
+		return nil
+	})
+	do(t, h, next, "GET", "http://example.com/304")
+	for i := range 2 { // the answer to the revalidation, then the updated entry
+		w := do(t, h, next, "GET", "http://example.com/304")
+		if w.Code != 200 || w.Body.String() != "body" || w.Header().Get("X-Gen") != "2" {
+			t.Fatalf("GET %d after a 304: %d %q X-Gen=%q; want 200 \"body\" X-Gen=2", i+2, w.Code, w.Body.String(), w.Header().Get("X-Gen"))
+		}
+		for _, name := range []string{"ETag", "Content-Encoding", "Content-MD5", "Content-Range"} {
+			if got, want := w.Header().Get(name), first.Get(name); got != want {
+				t.Errorf("GET %d after a 304 with %s: %q: %s = %q; want the stored %q", i+2, name, update.Get(name), name, got, want)
+			}
+		}
+	}
+}
