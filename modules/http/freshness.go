@@ -126,7 +126,11 @@ func (p policy) storable(status int, h nethttp.Header, cc directives, authorized
 	switch {
 	case status < 200 || status == 206 || status == 304 || status >= 600:
 		return false, "status"
-	case cc.has("no-store"):
+	case cc.has("must-understand") && !understoodStatus(status):
+		return false, "must-understand"
+	case cc.has("no-store") && !cc.has("must-understand"):
+		// With must-understand, no-store is only there for caches that do
+		// not know the directive (§5.2.2.3).
 		return false, "no-store"
 	case cc.has("private"):
 		return false, "private"
@@ -144,6 +148,19 @@ func (p policy) storable(status int, h nethttp.Header, cc directives, authorized
 		return true, ""
 	}
 	return false, "status"
+}
+
+// understoodStatus reports whether the cache knows the caching rules of a
+// status code, which is what must-understand asks of it (RFC 9111
+// §5.2.2.3): the final status codes RFC 9110 §15 defines.
+func understoodStatus(status int) bool {
+	switch {
+	case status >= 200 && status <= 206, status >= 300 && status <= 308 && status != 306,
+		status >= 400 && status <= 417, status == 421, status == 422, status == 426,
+		status >= 500 && status <= 505:
+		return true
+	}
+	return false
 }
 
 func hasVaryStar(h nethttp.Header) bool {

@@ -373,3 +373,32 @@ func TestHandler_304KeepsContentFields(t *testing.T) {
 		}
 	}
 }
+
+// TestHandler_MustUnderstand: must-understand stores a response only when
+// the cache knows the rules of its status code, and then overrides
+// no-store (RFC 9111 §5.2.2.3).
+func TestHandler_MustUnderstand(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		cc        string
+		wantCalls int32
+	}{
+		{name: "UnknownStatus", status: 599, cc: "max-age=3600, must-understand", wantCalls: 2},
+		{name: "UnknownStatusWithout", status: 599, cc: "max-age=3600", wantCalls: 1},
+		{name: "KnownStatusOverridesNoStore", status: 200, cc: "max-age=3600, no-store, must-understand", wantCalls: 1},
+		{name: "NoStoreWithout", status: 200, cc: "max-age=3600, no-store", wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			o := &origin{status: tt.status, header: hdr("Cache-Control", tt.cc), body: "x"}
+			do(t, h, o.handler(), "GET", "http://example.com/mu")
+			do(t, h, o.handler(), "GET", "http://example.com/mu")
+			if got := o.calls.Load(); got != tt.wantCalls {
+				t.Errorf("two GETs of a %d with Cache-Control: %s: %d upstream calls; want %d", tt.status, tt.cc, got, tt.wantCalls)
+			}
+		})
+	}
+}
