@@ -290,18 +290,24 @@ func TestHandler_SurrogateKeys(t *testing.T) {
 }
 
 // TestHandler_StaleIfError: an upstream error is answered from a stale
-// entry when stale-if-error allows it.
+// entry when stale-if-error allows it, or the "+" extension of a
+// Surrogate-Control max-age.
 func TestHandler_StaleIfError(t *testing.T) {
-	h := newHandler(t, nil)
-	now := time.Now()
-	h.now = func() time.Time { return now }
-	o := &origin{header: hdr("Cache-Control", "max-age=1, stale-if-error=600"), body: "good"}
-	do(t, h, o.handler(), "GET", "http://example.com/sie")
-	now = now.Add(5 * time.Second)
-	o.status, o.body, o.header = 503, "bad", hdr()
-	w := do(t, h, o.handler(), "GET", "http://example.com/sie")
-	if w.Code != 200 || w.Body.String() != "good" {
-		t.Errorf("stale entry, upstream 503: got %d %q; want the stale 200 \"good\"", w.Code, w.Body.String())
+	for _, header := range []nethttp.Header{
+		hdr("Cache-Control", "max-age=1, stale-if-error=600"),
+		hdr("Surrogate-Control", "max-age=1+600"),
+	} {
+		h := newHandler(t, nil)
+		now := time.Now()
+		h.now = func() time.Time { return now }
+		o := &origin{header: header, body: "good"}
+		do(t, h, o.handler(), "GET", "http://example.com/sie")
+		now = now.Add(5 * time.Second)
+		o.status, o.body, o.header = 503, "bad", hdr()
+		w := do(t, h, o.handler(), "GET", "http://example.com/sie")
+		if w.Code != 200 || w.Body.String() != "good" {
+			t.Errorf("entry stored with %v, stale, upstream 503: got %d %q; want the stale 200 \"good\"", header, w.Code, w.Body.String())
+		}
 	}
 }
 
@@ -401,4 +407,62 @@ func TestHandler_MustUnderstand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHandler_SurrogateControl: Surrogate-Control (W3C Edge Architecture)
+// governs the cache over Cache-Control when it has a max-age or no-store
+// for it — targeted at its device token, else untargeted — and is removed
+// from the responses to the client; the requests upstream announce the
+// cache in Surrogate-Capability.
+func TestHandler_SurrogateControl(t *testing.T) {
+	tests := []struct {
+		name      string
+		header    nethttp.Header
+		wantCalls int32
+	}{
+		{name: "MaxAge", header: hdr("Surrogate-Control", "max-age=3600"), wantCalls: 1},
+		{name: "MaxAgeCaseInsensitive", header: hdr("Surrogate-Control", "MaX-aGe=3600"), wantCalls: 1},
+		{name: "TargetedAtIt", header: hdr("Surrogate-Control", "max-age=3600;bento"), wantCalls: 1},
+		{name: "TargetedElsewhere", header: hdr("Surrogate-Control", "max-age=3600;other"), wantCalls: 2},
+		{name: "TargetedWins", header: hdr("Surrogate-Control", "max-age=3600, max-age=0;bento"), wantCalls: 2},
+		{name: "OverCacheControlNoStore", header: hdr("Cache-Control", "no-store", "Surrogate-Control", "max-age=3600;bento"), wantCalls: 1},
+		{name: "NoStoreOverCacheControl", header: hdr("Cache-Control", "max-age=3600", "Surrogate-Control", "no-store"), wantCalls: 2},
+		{name: "ShortOverLongCacheControl", header: hdr("Cache-Control", "max-age=3600", "Surrogate-Control", "max-age=0"), wantCalls: 2},
+		{name: "OverPastExpires", header: hdr("Expires", "Thu, 01 Jan 1970 00:00:00 GMT", "Surrogate-Control", "max-age=3600"), wantCalls: 1},
+		{name: "BlankBeforeEqualsIgnored", header: hdr("Surrogate-Control", "max-age =3600"), wantCalls: 2},
+		{name: "OtherDirectivesLeaveCacheControl", header: hdr("Cache-Control", "max-age=3600", "Surrogate-Control", `content="ESI/1.0"`), wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			o := &origin{header: tt.header, body: "hello"}
+			w1 := do(t, h, o.handler(), "GET", "http://example.com/sc")
+			w2 := do(t, h, o.handler(), "GET", "http://example.com/sc")
+			if got := o.calls.Load(); got != tt.wantCalls {
+				t.Errorf("two GETs of a response with %v: %d upstream calls; want %d", tt.header, got, tt.wantCalls)
+			}
+			for i, w := range []*httptest.ResponseRecorder{w1, w2} {
+				if sc := w.Header().Values("Surrogate-Control"); len(sc) > 0 {
+					t.Errorf("response %d to the client has Surrogate-Control %q; the cache should remove it", i+1, sc)
+				}
+			}
+			if got, want := o.last.Load().Header.Get("Surrogate-Capability"), `bento="Surrogate/1.0"`; got != want {
+				t.Errorf("request upstream has Surrogate-Capability %q; want %q", got, want)
+			}
+		})
+	}
+	t.Run("Bypass", func(t *testing.T) {
+		h := newHandler(t, nil)
+		o := &origin{header: hdr("Surrogate-Control", "max-age=3600")}
+		for _, method := range []string{"GET", "POST"} {
+			w := do(t, h, o.handler(), method, "http://example.com/sc-bypass", "Cache-Control", "no-store")
+			if sc := w.Header().Values("Surrogate-Control"); len(sc) > 0 {
+				t.Errorf("%s passed through: response has Surrogate-Control %q; the cache should remove it", method, sc)
+			}
+			if got := o.last.Load().Header.Get("Surrogate-Capability"); got == "" {
+				t.Errorf("%s passed through: no Surrogate-Capability upstream", method)
+			}
+		}
+	})
 }
