@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	nethttp "net/http"
@@ -38,16 +39,20 @@ func (h *Handler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, next c
 		return h.pass(w, r, next, "fwd=bypass", true)
 	}
 	reqCC := requestDirectives(r.Header)
-	if reqCC.has("no-store") || r.Header.Get("Range") != "" || r.Header.Get("Upgrade") != "" {
+	if reqCC.has("no-store") || r.Header.Get("Upgrade") != "" {
 		return h.pass(w, r, next, "fwd=bypass", false)
 	}
+	// HEAD and Range requests are answered from a stored GET response; when
+	// it cannot answer them, they go upstream as they are, and their
+	// responses are not stored.
+	passOnly := r.Method == nethttp.MethodHead || ranged(r)
 	st := h.lookup(r)
 	now := h.now()
 	if st.rec == nil || st.rec.Pass {
 		if reqCC.has("only-if-cached") {
 			return h.gatewayTimeout(w)
 		}
-		if r.Method == nethttp.MethodHead {
+		if passOnly {
 			return h.pass(w, r, next, "fwd=uri-miss", false)
 		}
 		if st.rec != nil { // hit-for-pass: no coalescing, but store if it may
@@ -88,7 +93,7 @@ func (h *Handler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, next c
 	if reqCC.has("only-if-cached") {
 		return h.gatewayTimeout(w)
 	}
-	if r.Method == nethttp.MethodHead {
+	if passOnly {
 		return h.pass(w, r, next, "fwd=stale", false)
 	}
 	fwd := "fwd=stale"
@@ -152,8 +157,14 @@ func (h *Handler) gatewayTimeout(w nethttp.ResponseWriter) error {
 	return nil
 }
 
-// serve writes rec: a 304 to a conditional request it satisfies, headers
-// only to HEAD.
+// ranged reports whether r asks for part of the representation; only GET
+// has range semantics (RFC 9110 §14.2).
+func ranged(r *nethttp.Request) bool {
+	return r.Method == nethttp.MethodGet && r.Header.Get("Range") != ""
+}
+
+// serve writes rec: a 304 to a conditional request it satisfies, the
+// ranges asked for from a 200, headers only to HEAD.
 func (h *Handler) serve(w nethttp.ResponseWriter, r *nethttp.Request, rec *record, now time.Time, status string) error {
 	hdr := w.Header()
 	for k, v := range rec.Header {
@@ -169,11 +180,30 @@ func (h *Handler) serve(w nethttp.ResponseWriter, r *nethttp.Request, rec *recor
 		w.WriteHeader(nethttp.StatusNotModified)
 		return nil
 	}
+	if rec.Status == nethttp.StatusOK && ranged(r) {
+		serveRanges(w, r, rec)
+		return nil
+	}
 	w.WriteHeader(rec.Status)
 	if r.Method != nethttp.MethodHead && len(rec.Body) > 0 {
 		_, _ = w.Write(rec.Body)
 	}
 	return nil
+}
+
+// serveRanges answers a Range request from the stored 200 rec through
+// net/http's own range handling: a 206 with the range (or a multipart
+// one with the ranges), a 416 for ranges outside the body, or the whole
+// 200 when If-Range does not match. The stored Content-Length is the
+// whole body's, so it goes; a missing Content-Type stays missing.
+func serveRanges(w nethttp.ResponseWriter, r *nethttp.Request, rec *record) {
+	hdr := w.Header()
+	hdr.Del("Content-Length")
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil
+	}
+	modified, _ := nethttp.ParseTime(rec.Header.Get("Last-Modified"))
+	nethttp.ServeContent(w, r, "", modified, bytes.NewReader(rec.Body))
 }
 
 // notModified reports whether r's own conditions are met by a response
@@ -274,7 +304,7 @@ func (h *Handler) refresh(r *nethttp.Request, next caddyhttp.Handler, st state) 
 	}
 	br := r.Clone(context.WithoutCancel(r.Context()))
 	br.Method = nethttp.MethodGet
-	for _, k := range []string{"If-None-Match", "If-Modified-Since", "Cache-Control", "Pragma"} {
+	for _, k := range []string{"If-None-Match", "If-Modified-Since", "Range", "If-Range", "Cache-Control", "Pragma"} {
 		br.Header.Del(k)
 	}
 	h.bg.wg.Add(1)

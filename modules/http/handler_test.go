@@ -4,6 +4,7 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -465,4 +466,81 @@ func TestHandler_SurrogateControl(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestHandler_Range: a Range request is answered from a stored 200 with a
+// 206 (or a 416, or the whole 200 when If-Range does not match); one the
+// cache cannot answer goes upstream as it is and is not stored.
+func TestHandler_Range(t *testing.T) {
+	h := newHandler(t, nil)
+	o := &origin{header: hdr("Cache-Control", "max-age=60", "ETag", `"v1"`, "Content-Type", "text/plain"), body: "0123456789"}
+	do(t, h, o.handler(), "GET", "http://example.com/range", "Range", "bytes=0-1")
+	if got := o.last.Load().Header.Get("Range"); got != "bytes=0-1" {
+		t.Errorf("Range request on a miss went upstream with Range %q; want it as it is", got)
+	}
+	do(t, h, o.handler(), "GET", "http://example.com/range")
+	if got := o.calls.Load(); got != 2 {
+		t.Fatalf("Range GET on a miss, then a GET: %d upstream calls; want 2 (the ranged answer is not stored)", got)
+	}
+	tests := []struct {
+		reqHeader    []string
+		wantStatus   int
+		wantBody     string
+		contentRange string
+	}{
+		{reqHeader: []string{"Range", "bytes=0-1"}, wantStatus: 206, wantBody: "01", contentRange: "bytes 0-1/10"},
+		{reqHeader: []string{"Range", "bytes=5-"}, wantStatus: 206, wantBody: "56789", contentRange: "bytes 5-9/10"},
+		{reqHeader: []string{"Range", "bytes=-1"}, wantStatus: 206, wantBody: "9", contentRange: "bytes 9-9/10"},
+		{reqHeader: []string{"Range", "bytes=20-"}, wantStatus: 416, contentRange: "bytes */10"},
+		{reqHeader: []string{"Range", "bytes=0-1", "If-Range", `"v1"`}, wantStatus: 206, wantBody: "01", contentRange: "bytes 0-1/10"},
+		{reqHeader: []string{"Range", "bytes=0-1", "If-Range", `"v0"`}, wantStatus: 200, wantBody: "0123456789"},
+	}
+	for _, tt := range tests {
+		w := do(t, h, o.handler(), "GET", "http://example.com/range", tt.reqHeader...)
+		if w.Code != tt.wantStatus || (tt.wantBody != "" && w.Body.String() != tt.wantBody) || w.Header().Get("Content-Range") != tt.contentRange {
+			t.Errorf("GET with %q on a stored 200: %d %q Content-Range %q; want %d %q %q",
+				tt.reqHeader, w.Code, w.Body.String(), w.Header().Get("Content-Range"), tt.wantStatus, tt.wantBody, tt.contentRange)
+		}
+		if w.Code == 206 && w.Header().Get("Content-Length") != strconv.Itoa(len(tt.wantBody)) {
+			t.Errorf("GET with %q: Content-Length %q; want %d", tt.reqHeader, w.Header().Get("Content-Length"), len(tt.wantBody))
+		}
+	}
+	w := do(t, h, o.handler(), "GET", "http://example.com/range", "Range", "bytes=0-0,2-2")
+	if ct := w.Header().Get("Content-Type"); w.Code != 206 || !strings.HasPrefix(ct, "multipart/byteranges") {
+		t.Errorf("GET with two ranges: %d, Content-Type %q; want 206 multipart/byteranges", w.Code, ct)
+	}
+	if got := o.calls.Load(); got != 2 {
+		t.Errorf("Range GETs on a stored 200: %d upstream calls in all; want still 2", got)
+	}
+}
+
+// TestHandler_RangeStaleWhileRevalidate: a Range request answered from a
+// stale entry refreshes the whole response, not the range.
+func TestHandler_RangeStaleWhileRevalidate(t *testing.T) {
+	h := newHandler(t, nil)
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	h.now = func() time.Time { return *now.Load() }
+	var calls atomic.Int32
+	next := caddyhttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) error {
+		calls.Add(1)
+		w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=600")
+		nethttp.ServeContent(w, r, "", time.Time{}, strings.NewReader("0123456789"))
+		return nil
+	})
+	do(t, h, next, "GET", "http://example.com/range-swr")
+	later := start.Add(5 * time.Second)
+	now.Store(&later)
+	w := do(t, h, next, "GET", "http://example.com/range-swr", "Range", "bytes=0-1")
+	if w.Code != 206 || w.Body.String() != "01" {
+		t.Fatalf("Range GET on a stale entry within stale-while-revalidate: %d %q; want 206 \"01\"", w.Code, w.Body.String())
+	}
+	if err := h.Cleanup(); err != nil { // waits for the background refresh
+		t.Fatal(err)
+	}
+	w = do(t, h, next, "GET", "http://example.com/range-swr")
+	if w.Code != 200 || w.Body.String() != "0123456789" || calls.Load() != 2 {
+		t.Errorf("GET after the refresh: %d %q after %d upstream calls; want 200 with the whole body after 2 (the refresh stored it)", w.Code, w.Body.String(), calls.Load())
+	}
 }
