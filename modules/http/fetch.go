@@ -38,6 +38,7 @@ func (h *Handler) fetch(w nethttp.ResponseWriter, r *nethttp.Request, next caddy
 	up := r.Clone(r.Context())
 	up.Header.Del("If-None-Match")
 	up.Header.Del("If-Modified-Since")
+	up.Header.Add("Surrogate-Capability", surrogateCapability(h.CacheStatusName))
 	conditional := false
 	if st.rec != nil {
 		if etag := st.rec.Header.Get("ETag"); etag != "" {
@@ -54,7 +55,7 @@ func (h *Handler) fetch(w nethttp.ResponseWriter, r *nethttp.Request, next caddy
 		if st.rec == nil {
 			return false
 		}
-		cc := cacheDirectives(st.rec.Header)
+		cc := h.responseDirectives(st.rec.Header)
 		if cc.has("must-revalidate") || cc.has("proxy-revalidate") || cc.has("no-cache") {
 			return false
 		}
@@ -69,7 +70,7 @@ func (h *Handler) fetch(w nethttp.ResponseWriter, r *nethttp.Request, next caddy
 		case errorStatus(status) && staleOK():
 			return true
 		}
-		ok, _ := h.policy.storable(status, hdr, cacheDirectives(hdr), authorized)
+		ok, _ := h.policy.storable(status, hdr, h.responseDirectives(hdr), authorized)
 		if ok {
 			if ct, _, _ := mime.ParseMediaType(hdr.Get("Content-Type")); ct == "text/event-stream" {
 				ok = false
@@ -82,7 +83,10 @@ func (h *Handler) fetch(w nethttp.ResponseWriter, r *nethttp.Request, next caddy
 		}
 		return ok
 	})
-	rr.onPass = func(hdr nethttp.Header) { h.cacheStatus(hdr, fwd) }
+	rr.onPass = func(hdr nethttp.Header) {
+		hdr.Del(surrogateControl)
+		h.cacheStatus(hdr, fwd)
+	}
 	err := next.ServeHTTP(rr, up)
 	responseTime := h.now()
 	if rr.passed {
@@ -123,7 +127,7 @@ func (h *Handler) fetch(w nethttp.ResponseWriter, r *nethttp.Request, next caddy
 		rec.Header.Set("Date", responseTime.UTC().Format(nethttp.TimeFormat))
 	}
 	out.serve, out.status = rec, fwd
-	if ok, _ := h.policy.storable(rec.Status, rec.Header, cacheDirectives(rec.Header), authorized); ok {
+	if ok, _ := h.policy.storable(rec.Status, rec.Header, h.responseDirectives(rec.Header), authorized); ok {
 		h.keep(r, st, rec, out)
 	} else {
 		out.pass = true
@@ -135,7 +139,7 @@ func (h *Handler) fetch(w nethttp.ResponseWriter, r *nethttp.Request, next caddy
 // variant key (storing it there at once, with a new Vary index, when the
 // Vary of the response differs from the index the lookup used).
 func (h *Handler) keep(r *nethttp.Request, st state, rec *record, out *outcome) {
-	cc := cacheDirectives(rec.Header)
+	cc := h.responseDirectives(rec.Header)
 	life := h.policy.lifetime(rec.Status, rec.Header, cc, rec.date())
 	out.ttl = max(life-rec.age(time.UnixMilli(rec.ResponseTime)), time.Millisecond)
 	out.grace = max(time.Duration(h.Keep), h.swrWindow(cc), h.sieWindow(cc), time.Millisecond)

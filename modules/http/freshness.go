@@ -103,14 +103,100 @@ var heuristicStatus = map[int]bool{
 	404: true, 405: true, 410: true, 414: true, 501: true,
 }
 
-// cacheDirectives returns the directives that govern a shared cache for the
-// response header h: CDN-Cache-Control when present (RFC 9213), else
-// Cache-Control.
-func cacheDirectives(h nethttp.Header) directives {
+// cacheDirectives returns the directives that govern the cache whose
+// device token is token for the response header h: Surrogate-Control when
+// it has a max-age or no-store for the cache (see surrogateDirectives),
+// else CDN-Cache-Control when present (RFC 9213), else Cache-Control.
+func cacheDirectives(h nethttp.Header, token string) directives {
+	if d := surrogateDirectives(h, token); d != nil {
+		return d
+	}
 	if len(h.Values("CDN-Cache-Control")) > 0 {
 		return parseDirectives(h, "CDN-Cache-Control")
 	}
 	return parseDirectives(h, "Cache-Control")
+}
+
+// responseDirectives returns the directives that govern h's cache for the
+// response header hdr.
+func (h *Handler) responseDirectives(hdr nethttp.Header) directives {
+	return cacheDirectives(hdr, h.CacheStatusName)
+}
+
+// surrogateControl is the response field of the W3C Edge Architecture
+// (2001) that an origin uses to control the surrogates in front of it; a
+// surrogate removes it before the response goes on.
+const surrogateControl = "Surrogate-Control"
+
+// surrogateCapability is the Surrogate-Capability member that announces
+// the cache, under its device token, to the upstream (Edge Architecture
+// §2.1); Surrogate-Control directives can then target it ("max-age=60;token").
+func surrogateCapability(token string) string { return token + `="Surrogate/1.0"` }
+
+// surrogateDirectives returns the Surrogate-Control directives of h that
+// apply to the surrogate named token — those targeted at it when there
+// are any, else the untargeted ones — as Cache-Control directives:
+// max-age=N becomes max-age, its "+M" extension stale-if-error, and
+// no-store stays. It returns nil when neither max-age nor no-store
+// applies, so that Cache-Control governs. A directive with blanks around
+// its "=" is ignored.
+func surrogateDirectives(h nethttp.Header, token string) directives {
+	var mine, all directives
+	for _, line := range h.Values(surrogateControl) {
+		for _, part := range splitList(line) {
+			name, value, target, ok := surrogateDirective(part)
+			switch {
+			case !ok:
+			case strings.EqualFold(target, token):
+				mine = mine.addSurrogate(name, value)
+			case target == "":
+				all = all.addSurrogate(name, value)
+			}
+		}
+	}
+	if mine != nil {
+		return mine
+	}
+	return all
+}
+
+// surrogateDirective splits one member of Surrogate-Control into its
+// name (lowercase), value and target device; ok is false for a directive
+// other than max-age and no-store, or one with blanks around its "=".
+func surrogateDirective(part string) (name, value, target string, ok bool) {
+	part = strings.TrimSpace(part)
+	if i := strings.LastIndexByte(part, ';'); i >= 0 && !strings.Contains(part[i:], `"`) {
+		part, target = part[:i], strings.TrimSpace(part[i+1:])
+	}
+	name, value, hasValue := strings.Cut(part, "=")
+	name = strings.ToLower(name)
+	switch {
+	case strings.TrimSpace(name) != name || strings.TrimSpace(value) != value:
+		return "", "", "", false
+	case name == "no-store":
+		return name, "", target, true
+	case name == "max-age" && !hasValue:
+		return name, "invalid", target, true
+	}
+	return name, value, target, name == "max-age"
+}
+
+// addSurrogate adds a Surrogate-Control directive to d as its Cache-Control
+// equivalent, keeping the first of duplicates: max-age=N+M is max-age=N and
+// stale-if-error=M.
+func (d directives) addSurrogate(name, value string) directives {
+	if d == nil {
+		d = make(directives)
+	}
+	if _, dup := d[name]; dup {
+		return d
+	}
+	age, stale, extended := strings.Cut(value, "+")
+	d[name] = age
+	if extended {
+		d["stale-if-error"] = stale
+	}
+	return d
 }
 
 // policy is what the handler's settings add to the RFC's rules.
@@ -126,7 +212,11 @@ func (p policy) storable(status int, h nethttp.Header, cc directives, authorized
 	switch {
 	case status < 200 || status == 206 || status == 304 || status >= 600:
 		return false, "status"
-	case cc.has("no-store"):
+	case cc.has("must-understand") && !understoodStatus(status):
+		return false, "must-understand"
+	case cc.has("no-store") && !cc.has("must-understand"):
+		// With must-understand, no-store is only there for caches that do
+		// not know the directive (§5.2.2.3).
 		return false, "no-store"
 	case cc.has("private"):
 		return false, "private"
@@ -144,6 +234,19 @@ func (p policy) storable(status int, h nethttp.Header, cc directives, authorized
 		return true, ""
 	}
 	return false, "status"
+}
+
+// understoodStatus reports whether the cache knows the caching rules of a
+// status code, which is what must-understand asks of it (RFC 9111
+// §5.2.2.3): the final status codes RFC 9110 §15 defines.
+func understoodStatus(status int) bool {
+	switch {
+	case status >= 200 && status <= 206, status >= 300 && status <= 308 && status != 306,
+		status >= 400 && status <= 417, status == 421, status == 422, status == 426,
+		status >= 500 && status <= 505:
+		return true
+	}
+	return false
 }
 
 func hasVaryStar(h nethttp.Header) bool {
@@ -222,10 +325,27 @@ func correctedInitialAge(h nethttp.Header, requestTime, responseTime time.Time) 
 	if err == nil {
 		apparent = max(responseTime.Sub(date), 0)
 	}
-	ageValue := time.Duration(0)
-	if n, err := strconv.ParseInt(strings.TrimSpace(h.Get("Age")), 10, 64); err == nil && n > 0 {
-		ageValue = time.Duration(min(n, math.MaxInt32)) * time.Second
-	}
-	corrected := ageValue + max(responseTime.Sub(requestTime), 0)
+	corrected := ageValue(h) + max(responseTime.Sub(requestTime), 0)
 	return max(apparent, corrected)
+}
+
+// ageValue is the Age of a received response (RFC 9111 §5.1): the first
+// member of the first field line, as the field is a singleton; a value that
+// is not a non-negative integer is ignored (read as 0), and a value past
+// 2^31 saturates there (§1.2.2).
+func ageValue(h nethttp.Header) time.Duration {
+	lines := h.Values("Age")
+	if len(lines) == 0 {
+		return 0
+	}
+	first, _, _ := strings.Cut(lines[0], ",")
+	first = strings.TrimSpace(first)
+	if first == "" || strings.Trim(first, "0123456789") != "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || n > math.MaxInt32 {
+		n = math.MaxInt32
+	}
+	return time.Duration(n) * time.Second
 }

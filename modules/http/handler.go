@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	nethttp "net/http"
@@ -33,25 +34,26 @@ func (h *Handler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, next c
 	switch r.Method {
 	case nethttp.MethodGet, nethttp.MethodHead:
 	case nethttp.MethodOptions, nethttp.MethodTrace, nethttp.MethodConnect:
-		h.cacheStatus(w.Header(), "fwd=bypass")
-		return next.ServeHTTP(w, r)
+		return h.pass(w, r, next, "fwd=bypass", false)
 	default:
-		return next.ServeHTTP(&invalidating{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}, r)
+		return h.pass(w, r, next, "fwd=bypass", true)
 	}
 	reqCC := requestDirectives(r.Header)
-	if reqCC.has("no-store") || r.Header.Get("Range") != "" || r.Header.Get("Upgrade") != "" {
-		h.cacheStatus(w.Header(), "fwd=bypass")
-		return next.ServeHTTP(w, r)
+	if reqCC.has("no-store") || r.Header.Get("Upgrade") != "" {
+		return h.pass(w, r, next, "fwd=bypass", false)
 	}
+	// HEAD and Range requests are answered from a stored GET response; when
+	// it cannot answer them, they go upstream as they are, and their
+	// responses are not stored.
+	passOnly := r.Method == nethttp.MethodHead || ranged(r)
 	st := h.lookup(r)
 	now := h.now()
 	if st.rec == nil || st.rec.Pass {
 		if reqCC.has("only-if-cached") {
 			return h.gatewayTimeout(w)
 		}
-		if r.Method == nethttp.MethodHead {
-			h.cacheStatus(w.Header(), "fwd=uri-miss")
-			return next.ServeHTTP(w, r)
+		if passOnly {
+			return h.pass(w, r, next, "fwd=uri-miss", false)
 		}
 		if st.rec != nil { // hit-for-pass: no coalescing, but store if it may
 			st.rec = nil
@@ -61,7 +63,7 @@ func (h *Handler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, next c
 	}
 
 	rec := st.rec
-	cc := cacheDirectives(rec.Header)
+	cc := h.responseDirectives(rec.Header)
 	age := rec.age(now)
 	life := h.policy.lifetime(rec.Status, rec.Header, cc, rec.date())
 	ttl := life - age
@@ -91,9 +93,8 @@ func (h *Handler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request, next c
 	if reqCC.has("only-if-cached") {
 		return h.gatewayTimeout(w)
 	}
-	if r.Method == nethttp.MethodHead {
-		h.cacheStatus(w.Header(), "fwd=stale")
-		return next.ServeHTTP(w, r)
+	if passOnly {
+		return h.pass(w, r, next, "fwd=stale", false)
 	}
 	fwd := "fwd=stale"
 	if fresh {
@@ -156,13 +157,20 @@ func (h *Handler) gatewayTimeout(w nethttp.ResponseWriter) error {
 	return nil
 }
 
-// serve writes rec: a 304 to a conditional request it satisfies, headers
-// only to HEAD.
+// ranged reports whether r asks for part of the representation; only GET
+// has range semantics (RFC 9110 §14.2).
+func ranged(r *nethttp.Request) bool {
+	return r.Method == nethttp.MethodGet && r.Header.Get("Range") != ""
+}
+
+// serve writes rec: a 304 to a conditional request it satisfies, the
+// ranges asked for from a 200, headers only to HEAD.
 func (h *Handler) serve(w nethttp.ResponseWriter, r *nethttp.Request, rec *record, now time.Time, status string) error {
 	hdr := w.Header()
 	for k, v := range rec.Header {
 		hdr[k] = slices.Clone(v)
 	}
+	hdr.Del(surrogateControl)
 	hdr.Set("Age", strconv.FormatInt(int64(rec.age(now)/time.Second), 10))
 	h.cacheStatus(hdr, status)
 	if rec.Status == nethttp.StatusOK && notModified(r, rec.Header) {
@@ -172,11 +180,30 @@ func (h *Handler) serve(w nethttp.ResponseWriter, r *nethttp.Request, rec *recor
 		w.WriteHeader(nethttp.StatusNotModified)
 		return nil
 	}
+	if rec.Status == nethttp.StatusOK && ranged(r) {
+		serveRanges(w, r, rec)
+		return nil
+	}
 	w.WriteHeader(rec.Status)
 	if r.Method != nethttp.MethodHead && len(rec.Body) > 0 {
 		_, _ = w.Write(rec.Body)
 	}
 	return nil
+}
+
+// serveRanges answers a Range request from the stored 200 rec through
+// net/http's own range handling: a 206 with the range (or a multipart
+// one with the ranges), a 416 for ranges outside the body, or the whole
+// 200 when If-Range does not match. The stored Content-Length is the
+// whole body's, so it goes; a missing Content-Type stays missing.
+func serveRanges(w nethttp.ResponseWriter, r *nethttp.Request, rec *record) {
+	hdr := w.Header()
+	hdr.Del("Content-Length")
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil
+	}
+	modified, _ := nethttp.ParseTime(rec.Header.Get("Last-Modified"))
+	nethttp.ServeContent(w, r, "", modified, bytes.NewReader(rec.Body))
 }
 
 // notModified reports whether r's own conditions are met by a response
@@ -277,7 +304,7 @@ func (h *Handler) refresh(r *nethttp.Request, next caddyhttp.Handler, st state) 
 	}
 	br := r.Clone(context.WithoutCancel(r.Context()))
 	br.Method = nethttp.MethodGet
-	for _, k := range []string{"If-None-Match", "If-Modified-Since", "Cache-Control", "Pragma"} {
+	for _, k := range []string{"If-None-Match", "If-Modified-Since", "Range", "If-Range", "Cache-Control", "Pragma"} {
 		br.Header.Del(k)
 	}
 	h.bg.wg.Add(1)
@@ -298,35 +325,47 @@ func (h *Handler) set(ctx context.Context, key string, out *outcome) {
 	}
 }
 
-// invalidating invalidates the target URI of an unsafe request, and its
+// pass sends r upstream through next and the response straight to the
+// client, with status as the Cache-Status parameters. With invalidate (an
+// unsafe method), a non-error response invalidates what it changed.
+func (h *Handler) pass(w nethttp.ResponseWriter, r *nethttp.Request, next caddyhttp.Handler, status string, invalidate bool) error {
+	h.cacheStatus(w.Header(), status)
+	r.Header.Add("Surrogate-Capability", surrogateCapability(h.CacheStatusName))
+	return next.ServeHTTP(&passing{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r, invalidate: invalidate}, r)
+}
+
+// passing writes a response that does not go through the cache: it
+// removes Surrogate-Control, which is for the cache only, and with
+// invalidate it invalidates the target URI of an unsafe request, and its
 // same-origin Location and Content-Location, when the response is not an
-// error (RFC 9111 §4.4); it does so before the status line goes out, so
-// that the client's next request sees the invalidation.
-type invalidating struct {
+// error (RFC 9111 §4.4) — before the status line goes out, so that the
+// client's next request sees the invalidation.
+type passing struct {
 	*caddyhttp.ResponseWriterWrapper
-	h    *Handler
-	r    *nethttp.Request
-	done bool
+	h          *Handler
+	r          *nethttp.Request
+	invalidate bool
+	done       bool
 }
 
 // WriteHeader invalidates, then writes the status line.
-func (iw *invalidating) WriteHeader(status int) {
-	if !iw.done && status >= 200 {
-		iw.done = true
-		iw.h.cacheStatus(iw.Header(), "fwd=bypass")
-		if status < 400 {
-			iw.h.invalidate(iw.r, iw.Header())
+func (pw *passing) WriteHeader(status int) {
+	if !pw.done && (status >= 200 || status == nethttp.StatusSwitchingProtocols) {
+		pw.done = true
+		pw.Header().Del(surrogateControl)
+		if pw.invalidate && status < 400 {
+			pw.h.invalidate(pw.r, pw.Header())
 		}
 	}
-	iw.ResponseWriterWrapper.WriteHeader(status)
+	pw.ResponseWriterWrapper.WriteHeader(status)
 }
 
 // Write writes the status line first if needed.
-func (iw *invalidating) Write(p []byte) (int, error) {
-	if !iw.done {
-		iw.WriteHeader(nethttp.StatusOK)
+func (pw *passing) Write(p []byte) (int, error) {
+	if !pw.done {
+		pw.WriteHeader(nethttp.StatusOK)
 	}
-	return iw.ResponseWriterWrapper.Write(p)
+	return pw.ResponseWriterWrapper.Write(p)
 }
 
 // invalidate deletes the responses of r's target URI and of the

@@ -4,6 +4,7 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -290,17 +291,256 @@ func TestHandler_SurrogateKeys(t *testing.T) {
 }
 
 // TestHandler_StaleIfError: an upstream error is answered from a stale
-// entry when stale-if-error allows it.
+// entry when stale-if-error allows it, or the "+" extension of a
+// Surrogate-Control max-age.
 func TestHandler_StaleIfError(t *testing.T) {
+	for _, header := range []nethttp.Header{
+		hdr("Cache-Control", "max-age=1, stale-if-error=600"),
+		hdr("Surrogate-Control", "max-age=1+600"),
+	} {
+		h := newHandler(t, nil)
+		now := time.Now()
+		h.now = func() time.Time { return now }
+		o := &origin{header: header, body: "good"}
+		do(t, h, o.handler(), "GET", "http://example.com/sie")
+		now = now.Add(5 * time.Second)
+		o.status, o.body, o.header = 503, "bad", hdr()
+		w := do(t, h, o.handler(), "GET", "http://example.com/sie")
+		if w.Code != 200 || w.Body.String() != "good" {
+			t.Errorf("entry stored with %v, stale, upstream 503: got %d %q; want the stale 200 \"good\"", header, w.Code, w.Body.String())
+		}
+	}
+}
+
+// TestHandler_AgeParsing: the Age a response arrives with is its first
+// member; a value that is not a non-negative integer is ignored (RFC 9111
+// §5.1). With max-age=3600, an Age of 7200 makes the response stale at once.
+func TestHandler_AgeParsing(t *testing.T) {
+	tests := []struct {
+		name      string
+		ages      []string // Age field lines
+		wantCalls int32
+	}{
+		{name: "Old", ages: []string{"7200"}, wantCalls: 2},
+		{name: "OldFirstMember", ages: []string{"7200, 0"}, wantCalls: 2},
+		{name: "ZeroFirstMember", ages: []string{"0, 7200"}, wantCalls: 1},
+		{name: "OldFirstLine", ages: []string{"7200", "0"}, wantCalls: 2},
+		{name: "ZeroFirstLine", ages: []string{"0", "7200"}, wantCalls: 1},
+		{name: "NonNumericIgnored", ages: []string{"abc"}, wantCalls: 1},
+		{name: "NegativeIgnored", ages: []string{"-7200"}, wantCalls: 1},
+		{name: "FloatIgnored", ages: []string{"7200.0"}, wantCalls: 1},
+		{name: "ParameterIgnored", ages: []string{"7200;foo=bar"}, wantCalls: 1},
+		{name: "Saturated", ages: []string{"99999999999999999999"}, wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			header := hdr("Cache-Control", "max-age=3600")
+			header["Age"] = tt.ages
+			o := &origin{header: header, body: "hello"}
+			do(t, h, o.handler(), "GET", "http://example.com/age")
+			do(t, h, o.handler(), "GET", "http://example.com/age")
+			if got := o.calls.Load(); got != tt.wantCalls {
+				t.Errorf("two GETs of a max-age=3600 response with Age %q: %d upstream calls; want %d", tt.ages, got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestHandler_304KeepsContentFields: a 304 updates the stored header
+// fields, except those describing the stored content, which it comes
+// without (RFC 9111 §3.2, §4.3.4).
+func TestHandler_304KeepsContentFields(t *testing.T) {
 	h := newHandler(t, nil)
-	now := time.Now()
-	h.now = func() time.Time { return now }
-	o := &origin{header: hdr("Cache-Control", "max-age=1, stale-if-error=600"), body: "good"}
-	do(t, h, o.handler(), "GET", "http://example.com/sie")
-	now = now.Add(5 * time.Second)
-	o.status, o.body, o.header = 503, "bad", hdr()
-	w := do(t, h, o.handler(), "GET", "http://example.com/sie")
-	if w.Code != 200 || w.Body.String() != "good" {
-		t.Errorf("stale entry, upstream 503: got %d %q; want the stale 200 \"good\"", w.Code, w.Body.String())
+	first := hdr("Cache-Control", "max-age=0", "ETag", `"v1"`, "Content-Encoding", "gzip", "Content-MD5", "md5-1",
+		"Content-Range", "bytes 0-3/4", "X-Gen", "1")
+	update := hdr("Cache-Control", "max-age=60", "ETag", `"v2"`, "Content-Encoding", "br", "Content-MD5", "md5-2",
+		"Content-Range", "bytes 0-3/9", "X-Gen", "2")
+	next := caddyhttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) error {
+		if r.Header.Get("If-None-Match") != "" {
+			copyHeader(w.Header(), update)
+			w.WriteHeader(nethttp.StatusNotModified)
+			return nil
+		}
+		copyHeader(w.Header(), first)
+		_, _ = io.WriteString(w, "body")
+		return nil
+	})
+	do(t, h, next, "GET", "http://example.com/304")
+	for i := range 2 { // the answer to the revalidation, then the updated entry
+		w := do(t, h, next, "GET", "http://example.com/304")
+		if w.Code != 200 || w.Body.String() != "body" || w.Header().Get("X-Gen") != "2" {
+			t.Fatalf("GET %d after a 304: %d %q X-Gen=%q; want 200 \"body\" X-Gen=2", i+2, w.Code, w.Body.String(), w.Header().Get("X-Gen"))
+		}
+		for _, name := range []string{"ETag", "Content-Encoding", "Content-MD5", "Content-Range"} {
+			if got, want := w.Header().Get(name), first.Get(name); got != want {
+				t.Errorf("GET %d after a 304 with %s: %q: %s = %q; want the stored %q", i+2, name, update.Get(name), name, got, want)
+			}
+		}
+	}
+}
+
+// TestHandler_MustUnderstand: must-understand stores a response only when
+// the cache knows the rules of its status code, and then overrides
+// no-store (RFC 9111 §5.2.2.3).
+func TestHandler_MustUnderstand(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		cc        string
+		wantCalls int32
+	}{
+		{name: "UnknownStatus", status: 599, cc: "max-age=3600, must-understand", wantCalls: 2},
+		{name: "UnknownStatusWithout", status: 599, cc: "max-age=3600", wantCalls: 1},
+		{name: "KnownStatusOverridesNoStore", status: 200, cc: "max-age=3600, no-store, must-understand", wantCalls: 1},
+		{name: "NoStoreWithout", status: 200, cc: "max-age=3600, no-store", wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			o := &origin{status: tt.status, header: hdr("Cache-Control", tt.cc), body: "x"}
+			do(t, h, o.handler(), "GET", "http://example.com/mu")
+			do(t, h, o.handler(), "GET", "http://example.com/mu")
+			if got := o.calls.Load(); got != tt.wantCalls {
+				t.Errorf("two GETs of a %d with Cache-Control: %s: %d upstream calls; want %d", tt.status, tt.cc, got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestHandler_SurrogateControl: Surrogate-Control (W3C Edge Architecture)
+// governs the cache over Cache-Control when it has a max-age or no-store
+// for it — targeted at its device token, else untargeted — and is removed
+// from the responses to the client; the requests upstream announce the
+// cache in Surrogate-Capability.
+func TestHandler_SurrogateControl(t *testing.T) {
+	tests := []struct {
+		name      string
+		header    nethttp.Header
+		wantCalls int32
+	}{
+		{name: "MaxAge", header: hdr("Surrogate-Control", "max-age=3600"), wantCalls: 1},
+		{name: "MaxAgeCaseInsensitive", header: hdr("Surrogate-Control", "MaX-aGe=3600"), wantCalls: 1},
+		{name: "TargetedAtIt", header: hdr("Surrogate-Control", "max-age=3600;bento"), wantCalls: 1},
+		{name: "TargetedElsewhere", header: hdr("Surrogate-Control", "max-age=3600;other"), wantCalls: 2},
+		{name: "TargetedWins", header: hdr("Surrogate-Control", "max-age=3600, max-age=0;bento"), wantCalls: 2},
+		{name: "OverCacheControlNoStore", header: hdr("Cache-Control", "no-store", "Surrogate-Control", "max-age=3600;bento"), wantCalls: 1},
+		{name: "NoStoreOverCacheControl", header: hdr("Cache-Control", "max-age=3600", "Surrogate-Control", "no-store"), wantCalls: 2},
+		{name: "ShortOverLongCacheControl", header: hdr("Cache-Control", "max-age=3600", "Surrogate-Control", "max-age=0"), wantCalls: 2},
+		{name: "OverPastExpires", header: hdr("Expires", "Thu, 01 Jan 1970 00:00:00 GMT", "Surrogate-Control", "max-age=3600"), wantCalls: 1},
+		{name: "BlankBeforeEqualsIgnored", header: hdr("Surrogate-Control", "max-age =3600"), wantCalls: 2},
+		{name: "OtherDirectivesLeaveCacheControl", header: hdr("Cache-Control", "max-age=3600", "Surrogate-Control", `content="ESI/1.0"`), wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHandler(t, nil)
+			o := &origin{header: tt.header, body: "hello"}
+			w1 := do(t, h, o.handler(), "GET", "http://example.com/sc")
+			w2 := do(t, h, o.handler(), "GET", "http://example.com/sc")
+			if got := o.calls.Load(); got != tt.wantCalls {
+				t.Errorf("two GETs of a response with %v: %d upstream calls; want %d", tt.header, got, tt.wantCalls)
+			}
+			for i, w := range []*httptest.ResponseRecorder{w1, w2} {
+				if sc := w.Header().Values("Surrogate-Control"); len(sc) > 0 {
+					t.Errorf("response %d to the client has Surrogate-Control %q; the cache should remove it", i+1, sc)
+				}
+			}
+			if got, want := o.last.Load().Header.Get("Surrogate-Capability"), `bento="Surrogate/1.0"`; got != want {
+				t.Errorf("request upstream has Surrogate-Capability %q; want %q", got, want)
+			}
+		})
+	}
+	t.Run("Bypass", func(t *testing.T) {
+		h := newHandler(t, nil)
+		o := &origin{header: hdr("Surrogate-Control", "max-age=3600")}
+		for _, method := range []string{"GET", "POST"} {
+			w := do(t, h, o.handler(), method, "http://example.com/sc-bypass", "Cache-Control", "no-store")
+			if sc := w.Header().Values("Surrogate-Control"); len(sc) > 0 {
+				t.Errorf("%s passed through: response has Surrogate-Control %q; the cache should remove it", method, sc)
+			}
+			if got := o.last.Load().Header.Get("Surrogate-Capability"); got == "" {
+				t.Errorf("%s passed through: no Surrogate-Capability upstream", method)
+			}
+		}
+	})
+}
+
+// TestHandler_Range: a Range request is answered from a stored 200 with a
+// 206 (or a 416, or the whole 200 when If-Range does not match); one the
+// cache cannot answer goes upstream as it is and is not stored.
+func TestHandler_Range(t *testing.T) {
+	h := newHandler(t, nil)
+	o := &origin{header: hdr("Cache-Control", "max-age=60", "ETag", `"v1"`, "Content-Type", "text/plain"), body: "0123456789"}
+	do(t, h, o.handler(), "GET", "http://example.com/range", "Range", "bytes=0-1")
+	if got := o.last.Load().Header.Get("Range"); got != "bytes=0-1" {
+		t.Errorf("Range request on a miss went upstream with Range %q; want it as it is", got)
+	}
+	do(t, h, o.handler(), "GET", "http://example.com/range")
+	if got := o.calls.Load(); got != 2 {
+		t.Fatalf("Range GET on a miss, then a GET: %d upstream calls; want 2 (the ranged answer is not stored)", got)
+	}
+	tests := []struct {
+		reqHeader    []string
+		wantStatus   int
+		wantBody     string
+		contentRange string
+	}{
+		{reqHeader: []string{"Range", "bytes=0-1"}, wantStatus: 206, wantBody: "01", contentRange: "bytes 0-1/10"},
+		{reqHeader: []string{"Range", "bytes=5-"}, wantStatus: 206, wantBody: "56789", contentRange: "bytes 5-9/10"},
+		{reqHeader: []string{"Range", "bytes=-1"}, wantStatus: 206, wantBody: "9", contentRange: "bytes 9-9/10"},
+		{reqHeader: []string{"Range", "bytes=20-"}, wantStatus: 416, contentRange: "bytes */10"},
+		{reqHeader: []string{"Range", "bytes=0-1", "If-Range", `"v1"`}, wantStatus: 206, wantBody: "01", contentRange: "bytes 0-1/10"},
+		{reqHeader: []string{"Range", "bytes=0-1", "If-Range", `"v0"`}, wantStatus: 200, wantBody: "0123456789"},
+	}
+	for _, tt := range tests {
+		w := do(t, h, o.handler(), "GET", "http://example.com/range", tt.reqHeader...)
+		if w.Code != tt.wantStatus || (tt.wantBody != "" && w.Body.String() != tt.wantBody) || w.Header().Get("Content-Range") != tt.contentRange {
+			t.Errorf("GET with %q on a stored 200: %d %q Content-Range %q; want %d %q %q",
+				tt.reqHeader, w.Code, w.Body.String(), w.Header().Get("Content-Range"), tt.wantStatus, tt.wantBody, tt.contentRange)
+		}
+		if w.Code == 206 && w.Header().Get("Content-Length") != strconv.Itoa(len(tt.wantBody)) {
+			t.Errorf("GET with %q: Content-Length %q; want %d", tt.reqHeader, w.Header().Get("Content-Length"), len(tt.wantBody))
+		}
+	}
+	w := do(t, h, o.handler(), "GET", "http://example.com/range", "Range", "bytes=0-0,2-2")
+	if ct := w.Header().Get("Content-Type"); w.Code != 206 || !strings.HasPrefix(ct, "multipart/byteranges") {
+		t.Errorf("GET with two ranges: %d, Content-Type %q; want 206 multipart/byteranges", w.Code, ct)
+	}
+	if got := o.calls.Load(); got != 2 {
+		t.Errorf("Range GETs on a stored 200: %d upstream calls in all; want still 2", got)
+	}
+}
+
+// TestHandler_RangeStaleWhileRevalidate: a Range request answered from a
+// stale entry refreshes the whole response, not the range.
+func TestHandler_RangeStaleWhileRevalidate(t *testing.T) {
+	h := newHandler(t, nil)
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	h.now = func() time.Time { return *now.Load() }
+	var calls atomic.Int32
+	next := caddyhttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) error {
+		calls.Add(1)
+		w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=600")
+		nethttp.ServeContent(w, r, "", time.Time{}, strings.NewReader("0123456789"))
+		return nil
+	})
+	do(t, h, next, "GET", "http://example.com/range-swr")
+	later := start.Add(5 * time.Second)
+	now.Store(&later)
+	w := do(t, h, next, "GET", "http://example.com/range-swr", "Range", "bytes=0-1")
+	if w.Code != 206 || w.Body.String() != "01" {
+		t.Fatalf("Range GET on a stale entry within stale-while-revalidate: %d %q; want 206 \"01\"", w.Code, w.Body.String())
+	}
+	if err := h.Cleanup(); err != nil { // waits for the background refresh
+		t.Fatal(err)
+	}
+	w = do(t, h, next, "GET", "http://example.com/range-swr")
+	if w.Code != 200 || w.Body.String() != "0123456789" || calls.Load() != 2 {
+		t.Errorf("GET after the refresh: %d %q after %d upstream calls; want 200 with the whole body after 2 (the refresh stored it)", w.Code, w.Body.String(), calls.Load())
 	}
 }

@@ -66,7 +66,8 @@ type Handler struct {
 	// (comma-separated) is also read when this is Cache-Tag.
 	SurrogateKeyHeader string `json:"surrogate_key_header,omitempty"`
 
-	// The cache's name in the Cache-Status header (RFC 9211). Default:
+	// The cache's name in the Cache-Status header (RFC 9211), and its
+	// device token in Surrogate-Capability and Surrogate-Control. Default:
 	// "bento".
 	CacheStatusName string `json:"cache_status_name,omitempty"`
 

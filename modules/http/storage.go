@@ -46,9 +46,19 @@ func (rec *record) hasValidator() bool {
 }
 
 // excludedOnUpdate are the fields a 304 does not copy into a stored
-// response (RFC 9111 §3.2).
-var excludedOnUpdate = map[string]bool{"Content-Length": true, "Connection": true, "Keep-Alive": true,
-	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true}
+// response (RFC 9111 §3.2): the hop-by-hop fields a cache does not store
+// (§3.1), and the fields that describe the stored content itself, which a
+// 304 cannot change because it comes without content — its length,
+// coding, range and digest, and the entity tag that the revalidation
+// matched it by (§4.3.4).
+var excludedOnUpdate = func() map[string]bool {
+	m := make(map[string]bool)
+	for _, name := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Content-Length", "Content-Encoding", "Content-Range", "Content-MD5", "ETag"} {
+		m[nethttp.CanonicalHeaderKey(name)] = true
+	}
+	return m
+}()
 
 // updated returns a copy of rec with the fields of a 304's header h
 // (RFC 9111 §4.3.4), received at responseTime.
