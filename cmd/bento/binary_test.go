@@ -321,6 +321,10 @@ func TestBinary_Metrics(t *testing.T) {
 	call := func(method, path, body string, header ...string) []byte {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		// Every /load replaces Caddy's admin server and shuts the old one
+		// down, closing its idle connections; a kept-alive connection reused
+		// after a reload reads EOF. One connection per request avoids that.
+		req.Close = true
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
 		}
