@@ -10,6 +10,11 @@
 //	POST   /bento/stores/{store}/clear?namespace=users
 //	POST   /bento/stores/{store}/tags/delete?namespace=users  {"tags": ["t"]}
 //	POST   /bento/stores/{store}/tags/expire?namespace=users  {"tags": ["t"]}
+//	POST   /bento/stores/{store}/purge?namespace=http         {"urls": ["https://example.com/a"], "tags": ["t"], "all": false}
+//
+// The purge route removes responses that http.handlers.bento_cache stored:
+// by URL (with all its variants), by surrogate key, or all of them; its
+// namespace defaults to the handler's default, "http".
 //
 // With admin_read_only set in the bento app, only the GET routes answer; the
 // others get 403. A request body is one JSON object of at most 8 MiB.
@@ -28,6 +33,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/abridge"
+	httpcache "github.com/bentocache/bento/modules/http"
 )
 
 func init() { caddy.RegisterModule(API{}) }
@@ -62,6 +68,7 @@ func (a *API) Provision(ctx caddy.Context) error {
 	a.mux.Handle("DELETE /bento/stores/{store}/keys/{key}", a.handle(a.deleteKey))
 	a.mux.Handle("POST /bento/stores/{store}/clear", a.handle(a.clear))
 	a.mux.Handle("POST /bento/stores/{store}/tags/{action}", a.handle(a.tags))
+	a.mux.Handle("POST /bento/stores/{store}/purge", a.handle(a.purge))
 	return nil
 }
 
@@ -273,6 +280,28 @@ func (a *API) tags(r *http.Request, app *bento.App) (any, error) {
 	return map[string]any{"tags": req.Tags}, nil
 }
 
+// purge removes responses of http.handlers.bento_cache.
+func (a *API) purge(r *http.Request, app *bento.App) (any, error) {
+	if !r.URL.Query().Has("namespace") {
+		q := r.URL.Query()
+		q.Set("namespace", httpcache.DefaultNamespace)
+		r.URL.RawQuery = q.Encode()
+	}
+	c, err := cache(r, app)
+	if err != nil {
+		return nil, err
+	}
+	var req httpcache.Purge
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	res, err := req.Run(r.Context(), c)
+	if err != nil {
+		return nil, apiError(statusOf(err), fmt.Errorf("purge: %w", err))
+	}
+	return res, nil
+}
+
 // decode reads a JSON body strictly: one object with known fields, nothing
 // after it, at most maxBody bytes (http.MaxBytesReader, set by handle).
 func decode(r *http.Request, v any) error {
@@ -299,7 +328,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, bento.ErrInvalidKey), errors.Is(err, bento.ErrTypeMismatch),
 		errors.Is(err, bento.ErrInvalidOption), errors.Is(err, bento.ErrInvalidTag),
-		errors.Is(err, bento.ErrUnencodable):
+		errors.Is(err, bento.ErrUnencodable), errors.Is(err, httpcache.ErrInvalidPurge):
 		return http.StatusBadRequest
 	case errors.Is(err, bento.ErrUnknownStore):
 		return http.StatusNotFound

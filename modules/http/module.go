@@ -90,9 +90,12 @@ type background struct {
 	wg         sync.WaitGroup
 }
 
+// DefaultNamespace is the namespace of its store a handler keeps its
+// responses in when the config names none.
+const DefaultNamespace = "http"
+
 // Defaults of the settings.
 const (
-	defaultNamespace    = "http"
 	defaultHeuristicMax = 24 * time.Hour
 	defaultKeep         = time.Hour
 	defaultMaxBody      = 8 << 20
@@ -135,7 +138,7 @@ func (h *Handler) setup(logger *zap.Logger) error {
 	h.now = time.Now
 	h.bg = new(background)
 	if h.Namespace == "" {
-		h.Namespace = defaultNamespace
+		h.Namespace = DefaultNamespace
 	}
 	if h.HeuristicMax == 0 {
 		h.HeuristicMax = caddy.Duration(defaultHeuristicMax)
