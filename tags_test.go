@@ -32,6 +32,23 @@ var tagShapes = []struct {
 	}},
 }
 
+// inEveryTagShape runs f as a parallel subtest of t named prefix and the
+// shape's name, once for each of tagShapes, inside a synctest bubble, with
+// peer "A" on that shape's store with an hour of grace.
+func inEveryTagShape(t *testing.T, prefix string, f func(t *testing.T, p *peer)) {
+	t.Helper()
+	for _, shape := range tagShapes {
+		t.Run(prefix+shape.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
+				defer p.b.Close()
+				f(t, p)
+			})
+		})
+	}
+}
+
 // counted returns a factory of v that counts its runs.
 func counted(v string, runs *atomic.Int32) bento.Factory[string] {
 	return func(context.Context, *bento.FactoryContext[string]) (string, error) {
@@ -45,44 +62,37 @@ func counted(v string, runs *atomic.Int32) bento.Factory[string] {
 // fresh, and GetOrSet runs the factory instead of serving the old value.
 func TestTags_DeleteByTagIsHardDelete(t *testing.T) {
 	t.Parallel()
-	for _, shape := range tagShapes {
-		t.Run(shape.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
-				defer p.b.Close()
-				ctx := t.Context()
-				p.mustSet(t, "users", "a", "va", bento.Tags("x"))
-				p.mustSet(t, "users", "b", "vb", bento.Tags("x", "y"))
-				p.mustSet(t, "users", "c", "vc", bento.Tags("y"))
-				p.mustSet(t, "users", "d", "vd")
-				advance(2 * time.Millisecond)
+	inEveryTagShape(t, "", func(t *testing.T, p *peer) {
+		ctx := t.Context()
+		p.mustSet(t, "users", "a", "va", bento.Tags("x"))
+		p.mustSet(t, "users", "b", "vb", bento.Tags("x", "y"))
+		p.mustSet(t, "users", "c", "vc", bento.Tags("y"))
+		p.mustSet(t, "users", "d", "vd")
+		advance(2 * time.Millisecond)
 
-				users := p.cache("users")
-				if err := users.DeleteByTag(ctx, "x"); err != nil {
-					t.Fatalf("DeleteByTag(x) = %v; want no error", err)
-				}
-				for _, k := range []string{"a", "b"} {
-					if got := p.read(t, "users", k); got.found {
-						t.Errorf("Get(%s) with grace after DeleteByTag(x) = %v; want not found", k, got)
-					}
-					if has, err := users.Has(ctx, k); has || err != nil {
-						t.Errorf("Has(%s) after DeleteByTag(x) = %t, %v; want false, nil", k, has, err)
-					}
-				}
-				for k, v := range map[string]string{"c": "vc", "d": "vd"} {
-					if got := p.read(t, "users", k); !got.found || got.value != v || got.graced {
-						t.Errorf("Get(%s) after DeleteByTag(x) = %v; want %q, fresh", k, got, v)
-					}
-				}
-				var runs atomic.Int32
-				v, err := bento.GetOrSet(ctx, users, "a", counted("new", &runs))
-				if err != nil || v != "new" || runs.Load() != 1 {
-					t.Errorf("GetOrSet(a) after DeleteByTag(x) = %q, %v with %d factory runs; want %q, nil with 1", v, err, runs.Load(), "new")
-				}
-			})
-		})
-	}
+		users := p.cache("users")
+		if err := users.DeleteByTag(ctx, "x"); err != nil {
+			t.Fatalf("DeleteByTag(x) = %v; want no error", err)
+		}
+		for _, k := range []string{"a", "b"} {
+			if got := p.read(t, "users", k); got.found {
+				t.Errorf("Get(%s) with grace after DeleteByTag(x) = %v; want not found", k, got)
+			}
+			if has, err := users.Has(ctx, k); has || err != nil {
+				t.Errorf("Has(%s) after DeleteByTag(x) = %t, %v; want false, nil", k, has, err)
+			}
+		}
+		for k, v := range map[string]string{"c": "vc", "d": "vd"} {
+			if got := p.read(t, "users", k); !got.found || got.value != v || got.graced {
+				t.Errorf("Get(%s) after DeleteByTag(x) = %v; want %q, fresh", k, got, v)
+			}
+		}
+		var runs atomic.Int32
+		v, err := bento.GetOrSet(ctx, users, "a", counted("new", &runs))
+		if err != nil || v != "new" || runs.Load() != 1 {
+			t.Errorf("GetOrSet(a) after DeleteByTag(x) = %q, %v with %d factory runs; want %q, nil with 1", v, err, runs.Load(), "new")
+		}
+	})
 }
 
 // TestTags_ExpireByTagKeepsStale: ExpireByTag makes the tagged entries
@@ -90,49 +100,42 @@ func TestTags_DeleteByTagIsHardDelete(t *testing.T) {
 // grace, and refreshed by the next GetOrSet.
 func TestTags_ExpireByTagKeepsStale(t *testing.T) {
 	t.Parallel()
-	for _, shape := range tagShapes {
-		t.Run(shape.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
-				defer p.b.Close()
-				ctx := t.Context()
-				users := p.cache("users")
-				p.mustSet(t, "users", "a", "va", bento.Tags("x"))
-				p.mustSet(t, "users", "c", "vc", bento.Tags("y"))
-				advance(2 * time.Millisecond)
+	inEveryTagShape(t, "", func(t *testing.T, p *peer) {
+		ctx := t.Context()
+		users := p.cache("users")
+		p.mustSet(t, "users", "a", "va", bento.Tags("x"))
+		p.mustSet(t, "users", "c", "vc", bento.Tags("y"))
+		advance(2 * time.Millisecond)
 
-				if err := users.ExpireByTag(ctx, "x"); err != nil {
-					t.Fatalf("ExpireByTag(x) = %v; want no error", err)
-				}
-				if got := p.read(t, "users", "a"); !got.found || got.value != "va" || !got.graced {
-					t.Errorf("Get(a) with grace after ExpireByTag(x) = %v; want %q, graced", got, "va")
-				}
-				if got := p.read(t, "users", "a", bento.Grace(0)); got.found {
-					t.Errorf("Get(a, Grace(0)) after ExpireByTag(x) = %v; want not found", got)
-				}
-				if has, err := users.Has(ctx, "a"); has || err != nil {
-					t.Errorf("Has(a) after ExpireByTag(x) = %t, %v; want false, nil", has, err)
-				}
-				if got := p.read(t, "users", "c"); !got.found || got.value != "vc" || got.graced {
-					t.Errorf("Get(c) after ExpireByTag(x) = %v; want %q, fresh", got, "vc")
-				}
+		if err := users.ExpireByTag(ctx, "x"); err != nil {
+			t.Fatalf("ExpireByTag(x) = %v; want no error", err)
+		}
+		if got := p.read(t, "users", "a"); !got.found || got.value != "va" || !got.graced {
+			t.Errorf("Get(a) with grace after ExpireByTag(x) = %v; want %q, graced", got, "va")
+		}
+		if got := p.read(t, "users", "a", bento.Grace(0)); got.found {
+			t.Errorf("Get(a, Grace(0)) after ExpireByTag(x) = %v; want not found", got)
+		}
+		if has, err := users.Has(ctx, "a"); has || err != nil {
+			t.Errorf("Has(a) after ExpireByTag(x) = %t, %v; want false, nil", has, err)
+		}
+		if got := p.read(t, "users", "c"); !got.found || got.value != "vc" || got.graced {
+			t.Errorf("Get(c) after ExpireByTag(x) = %v; want %q, fresh", got, "vc")
+		}
 
-				var runs atomic.Int32
-				v, err := bento.GetOrSet(ctx, users, "a", counted("new", &runs))
-				if err != nil || v != "va" {
-					t.Errorf("GetOrSet(a) after ExpireByTag(x) = %q, %v; want the stale %q, nil", v, err, "va")
-				}
-				synctest.Wait() // the background refresh
-				if got := p.read(t, "users", "a"); !got.found || got.value != "new" || got.graced {
-					t.Errorf("Get(a) after the refresh = %v; want %q, fresh", got, "new")
-				}
-				if runs.Load() != 1 {
-					t.Errorf("factory runs = %d; want 1", runs.Load())
-				}
-			})
-		})
-	}
+		var runs atomic.Int32
+		v, err := bento.GetOrSet(ctx, users, "a", counted("new", &runs))
+		if err != nil || v != "va" {
+			t.Errorf("GetOrSet(a) after ExpireByTag(x) = %q, %v; want the stale %q, nil", v, err, "va")
+		}
+		synctest.Wait() // the background refresh
+		if got := p.read(t, "users", "a"); !got.found || got.value != "new" || got.graced {
+			t.Errorf("Get(a) after the refresh = %v; want %q, fresh", got, "new")
+		}
+		if runs.Load() != 1 {
+			t.Errorf("factory runs = %d; want 1", runs.Load())
+		}
+	})
 }
 
 // TestTags_LaterEntriesUnaffected: an entry created after an invalidation,
@@ -148,40 +151,33 @@ func TestTags_LaterEntriesUnaffected(t *testing.T) {
 		{"ExpireByTag", (*bento.Cache).ExpireByTag},
 	}
 	for _, kind := range kinds {
-		for _, shape := range tagShapes {
-			t.Run(kind.name+"/"+shape.name, func(t *testing.T) {
-				t.Parallel()
-				synctest.Test(t, func(t *testing.T) {
-					p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
-					defer p.b.Close()
-					ctx := t.Context()
-					users := p.cache("users")
-					p.mustSet(t, "users", "a", "old", bento.Tags("x"))
-					if err := kind.invalidate(users, ctx, "x"); err != nil {
-						t.Fatalf("%s(x) = %v; want no error", kind.name, err)
-					}
-					p.mustSet(t, "users", "a", "new", bento.Tags("x"))
-					if got := p.read(t, "users", "a"); !got.found || got.value != "new" || got.graced {
-						t.Errorf("Get(a) after %s(x) then Set(a, new) in the same ms = %v; want %q, fresh", kind.name, got, "new")
-					}
+		inEveryTagShape(t, kind.name+"/", func(t *testing.T, p *peer) {
+			ctx := t.Context()
+			users := p.cache("users")
+			p.mustSet(t, "users", "a", "old", bento.Tags("x"))
+			if err := kind.invalidate(users, ctx, "x"); err != nil {
+				t.Fatalf("%s(x) = %v; want no error", kind.name, err)
+			}
+			p.mustSet(t, "users", "a", "new", bento.Tags("x"))
+			if got := p.read(t, "users", "a"); !got.found || got.value != "new" || got.graced {
+				t.Errorf("Get(a) after %s(x) then Set(a, new) in the same ms = %v; want %q, fresh", kind.name, got, "new")
+			}
 
-					var runs atomic.Int32
-					f := func(ctx context.Context, fc *bento.FactoryContext[string]) (string, error) {
-						runs.Add(1)
-						fc.SetTags("x")
-						return "made", nil
-					}
-					for range 2 {
-						if v, err := bento.GetOrSet(ctx, users, "b", f); err != nil || v != "made" {
-							t.Errorf("GetOrSet(b) after %s(x) = %q, %v; want %q, nil", kind.name, v, err, "made")
-						}
-					}
-					if runs.Load() != 1 {
-						t.Errorf("factory runs for b created after %s(x) = %d; want 1", kind.name, runs.Load())
-					}
-				})
-			})
-		}
+			var runs atomic.Int32
+			f := func(ctx context.Context, fc *bento.FactoryContext[string]) (string, error) {
+				runs.Add(1)
+				fc.SetTags("x")
+				return "made", nil
+			}
+			for range 2 {
+				if v, err := bento.GetOrSet(ctx, users, "b", f); err != nil || v != "made" {
+					t.Errorf("GetOrSet(b) after %s(x) = %q, %v; want %q, nil", kind.name, v, err, "made")
+				}
+			}
+			if runs.Load() != 1 {
+				t.Errorf("factory runs for b created after %s(x) = %d; want 1", kind.name, runs.Load())
+			}
+		})
 	}
 }
 
@@ -189,98 +185,84 @@ func TestTags_LaterEntriesUnaffected(t *testing.T) {
 // entries of other namespaces (and of the root) that carry the same tag.
 func TestTags_ScopedToNamespace(t *testing.T) {
 	t.Parallel()
-	for _, shape := range tagShapes {
-		t.Run(shape.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
-				defer p.b.Close()
-				ctx := t.Context()
-				for _, ns := range []string{"users", "posts", ""} {
-					p.mustSet(t, ns, "a", "v-"+ns, bento.Tags("x"))
-				}
-				advance(2 * time.Millisecond)
-				if err := p.cache("users").DeleteByTag(ctx, "x"); err != nil {
-					t.Fatalf("DeleteByTag(x) on users = %v; want no error", err)
-				}
-				if err := p.cache("posts").ExpireByTag(ctx, "x"); err != nil {
-					t.Fatalf("ExpireByTag(x) on posts = %v; want no error", err)
-				}
-				if got := p.read(t, "users", "a"); got.found {
-					t.Errorf("Get(users, a) after DeleteByTag(x) on users = %v; want not found", got)
-				}
-				if got := p.read(t, "posts", "a"); !got.found || !got.graced {
-					t.Errorf("Get(posts, a) after ExpireByTag(x) on posts = %v; want graced", got)
-				}
-				if got := p.read(t, "", "a"); !got.found || got.value != "v-" || got.graced {
-					t.Errorf("Get(\"\", a) after invalidating x in users and posts = %v; want %q, fresh", got, "v-")
-				}
-			})
-		})
-	}
+	inEveryTagShape(t, "", func(t *testing.T, p *peer) {
+		ctx := t.Context()
+		for _, ns := range []string{"users", "posts", ""} {
+			p.mustSet(t, ns, "a", "v-"+ns, bento.Tags("x"))
+		}
+		advance(2 * time.Millisecond)
+		if err := p.cache("users").DeleteByTag(ctx, "x"); err != nil {
+			t.Fatalf("DeleteByTag(x) on users = %v; want no error", err)
+		}
+		if err := p.cache("posts").ExpireByTag(ctx, "x"); err != nil {
+			t.Fatalf("ExpireByTag(x) on posts = %v; want no error", err)
+		}
+		if got := p.read(t, "users", "a"); got.found {
+			t.Errorf("Get(users, a) after DeleteByTag(x) on users = %v; want not found", got)
+		}
+		if got := p.read(t, "posts", "a"); !got.found || !got.graced {
+			t.Errorf("Get(posts, a) after ExpireByTag(x) on posts = %v; want graced", got)
+		}
+		if got := p.read(t, "", "a"); !got.found || got.value != "v-" || got.graced {
+			t.Errorf("Get(\"\", a) after invalidating x in users and posts = %v; want %q, fresh", got, "v-")
+		}
+	})
 }
 
 // TestTags_FromFactory: tags given by fc.SetTags in a factory, or by the Tags
 // option of GetOrSet, are the entry's tags; SetTags replaces the option's.
 func TestTags_FromFactory(t *testing.T) {
 	t.Parallel()
-	for _, shape := range tagShapes {
-		t.Run(shape.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				p := startPeer(t, "A", shape.store(bento.Grace(time.Hour)))
-				defer p.b.Close()
-				ctx := t.Context()
-				users := p.cache("users")
-				var runs atomic.Int32
-				tagged := func(tags ...string) bento.Factory[string] {
-					return func(_ context.Context, fc *bento.FactoryContext[string]) (string, error) {
-						runs.Add(1)
-						if len(tags) > 0 {
-							fc.SetTags(tags...)
-						}
-						return "v-" + fc.Key(), nil
-					}
+	inEveryTagShape(t, "", func(t *testing.T, p *peer) {
+		ctx := t.Context()
+		users := p.cache("users")
+		var runs atomic.Int32
+		tagged := func(tags ...string) bento.Factory[string] {
+			return func(_ context.Context, fc *bento.FactoryContext[string]) (string, error) {
+				runs.Add(1)
+				if len(tags) > 0 {
+					fc.SetTags(tags...)
 				}
-				for _, c := range []struct {
-					key  string
-					f    bento.Factory[string]
-					opts []bento.Option
-				}{
-					{"a", tagged("x"), nil},
-					{"b", tagged(), []bento.Option{bento.Tags("y")}},
-					{"c", tagged("z"), []bento.Option{bento.Tags("y")}},
-				} {
-					if v, err := bento.GetOrSet(ctx, users, c.key, c.f, c.opts...); err != nil || v != "v-"+c.key {
-						t.Fatalf("GetOrSet(%s) = %q, %v; want %q, nil", c.key, v, err, "v-"+c.key)
-					}
-				}
-				advance(2 * time.Millisecond)
+				return "v-" + fc.Key(), nil
+			}
+		}
+		for _, c := range []struct {
+			key  string
+			f    bento.Factory[string]
+			opts []bento.Option
+		}{
+			{"a", tagged("x"), nil},
+			{"b", tagged(), []bento.Option{bento.Tags("y")}},
+			{"c", tagged("z"), []bento.Option{bento.Tags("y")}},
+		} {
+			if v, err := bento.GetOrSet(ctx, users, c.key, c.f, c.opts...); err != nil || v != "v-"+c.key {
+				t.Fatalf("GetOrSet(%s) = %q, %v; want %q, nil", c.key, v, err, "v-"+c.key)
+			}
+		}
+		advance(2 * time.Millisecond)
 
-				if err := users.DeleteByTag(ctx, "x", "y"); err != nil {
-					t.Fatalf("DeleteByTag(x, y) = %v; want no error", err)
-				}
-				for _, k := range []string{"a", "b"} {
-					if got := p.read(t, "users", k); got.found {
-						t.Errorf("Get(%s) after DeleteByTag(x, y) = %v; want not found", k, got)
-					}
-				}
-				if got := p.read(t, "users", "c"); !got.found || got.graced {
-					t.Errorf("Get(c), whose factory replaced tag y by z, after DeleteByTag(x, y) = %v; want fresh", got)
-				}
-				if err := users.DeleteByTag(ctx, "z"); err != nil {
-					t.Fatalf("DeleteByTag(z) = %v; want no error", err)
-				}
-				if got := p.read(t, "users", "c"); got.found {
-					t.Errorf("Get(c) after DeleteByTag(z) = %v; want not found", got)
-				}
-				runs.Store(0)
-				if v, err := bento.GetOrSet(ctx, users, "a", tagged("x")); err != nil || v != "v-a" || runs.Load() != 1 {
-					t.Errorf("GetOrSet(a) after DeleteByTag(x) = %q, %v with %d factory runs; want %q, nil with 1", v, err, runs.Load(), "v-a")
-				}
-			})
-		})
-	}
+		if err := users.DeleteByTag(ctx, "x", "y"); err != nil {
+			t.Fatalf("DeleteByTag(x, y) = %v; want no error", err)
+		}
+		for _, k := range []string{"a", "b"} {
+			if got := p.read(t, "users", k); got.found {
+				t.Errorf("Get(%s) after DeleteByTag(x, y) = %v; want not found", k, got)
+			}
+		}
+		if got := p.read(t, "users", "c"); !got.found || got.graced {
+			t.Errorf("Get(c), whose factory replaced tag y by z, after DeleteByTag(x, y) = %v; want fresh", got)
+		}
+		if err := users.DeleteByTag(ctx, "z"); err != nil {
+			t.Fatalf("DeleteByTag(z) = %v; want no error", err)
+		}
+		if got := p.read(t, "users", "c"); got.found {
+			t.Errorf("Get(c) after DeleteByTag(z) = %v; want not found", got)
+		}
+		runs.Store(0)
+		if v, err := bento.GetOrSet(ctx, users, "a", tagged("x")); err != nil || v != "v-a" || runs.Load() != 1 {
+			t.Errorf("GetOrSet(a) after DeleteByTag(x) = %q, %v with %d factory runs; want %q, nil with 1", v, err, runs.Load(), "v-a")
+		}
+	})
 }
 
 // TestTags_AcrossInstances: a tag invalidation on one instance reaches the
