@@ -21,6 +21,8 @@ package sqladapter
 import (
 	"sync"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/bentocache/bento/internal/lease"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
@@ -70,6 +72,33 @@ func (cs *Conns[C, Q]) Share(c C, l *lease.Lease) {
 	cs.c, cs.lease = c, l
 	cs.mu.Unlock()
 }
+
+// Lease takes the connections that key (a DSN, a path) names in pool, a
+// pool of modules, and holds them as [Conns.Share] does. open opens them
+// when no adapter holds them yet; the last adapter to let go of them closes
+// them with close.
+func (cs *Conns[C, Q]) Lease(pool *caddy.UsagePool, key string, open func() (C, error), close func(C) error) error {
+	s, l, err := lease.Acquire(pool, key, func() (Shared[C], error) {
+		c, err := open()
+		return Shared[C]{C: c, close: close}, err
+	})
+	if err != nil {
+		return err
+	}
+	cs.Share(s.C, l)
+	return nil
+}
+
+// Shared is connections C in a pool of modules, as [Conns.Lease] puts them
+// there.
+type Shared[C any] struct {
+	C     C
+	close func(C) error
+}
+
+// Destruct closes the connections: the pool calls it when their last
+// adapter lets go of them.
+func (s Shared[C]) Destruct() error { return s.close(s.C) }
 
 // Get returns the connections, getting them on first use, and the queries
 // of the current table. q is returned with an error too, so that callers

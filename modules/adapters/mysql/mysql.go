@@ -46,7 +46,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
-	"github.com/bentocache/bento/internal/lease"
 	"github.com/bentocache/bento/internal/sqladapter"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
@@ -118,12 +117,6 @@ const (
 	maxBatchBytes = 4 << 20
 )
 
-// sharedDB is a DB in dbs.
-type sharedDB struct{ *sql.DB }
-
-// Destruct closes the DB when its last adapter lets go of it.
-func (db sharedDB) Destruct() error { return db.Close() }
-
 // New returns an Adapter configured by o, on the table "bentocache" until
 // SetTableName. It does no I/O and never fails: invalid options are reported
 // by [Adapter.Validate] and by every call.
@@ -154,14 +147,10 @@ func (a *Adapter) Provision(caddy.Context) error {
 	if a.Validate() != nil {
 		return nil
 	}
-	db, l, err := lease.Acquire(dbs, a.DSN, func() (sharedDB, error) {
-		db, err := openDB(a.DSN)
-		return sharedDB{db}, err
-	})
+	err := a.conns.Lease(dbs, a.DSN, func() (*sql.DB, error) { return openDB(a.DSN) }, (*sql.DB).Close)
 	if err != nil {
 		return fmt.Errorf("mysql: opening the database: %w", err)
 	}
-	a.conns.Share(db.DB, l)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/sqladapter"
 	"github.com/bentocache/bento/internal/testenv"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
@@ -88,7 +89,7 @@ func TestModule_SharesDB(t *testing.T) {
 		var db *sql.DB
 		dbs.Range(func(key, value any) bool {
 			if key == dsn {
-				db = value.(sharedDB).DB
+				db = value.(sqladapter.Shared[*sql.DB]).C
 			}
 			return true
 		})

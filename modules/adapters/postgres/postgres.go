@@ -39,7 +39,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
-	"github.com/bentocache/bento/internal/lease"
 	"github.com/bentocache/bento/internal/sqladapter"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
@@ -50,6 +49,12 @@ func init() { caddy.RegisterModule(new(Adapter)) }
 // adapters of several stores with one DSN use one pool, and a config reload
 // keeps its connections.
 var pools = caddy.NewUsagePool()
+
+// closePool closes p, for the adapters' shared pools.
+func closePool(p *pgxpool.Pool) error {
+	p.Close()
+	return nil
+}
 
 // Adapter is a [bento.DatabaseAdapter] on a PostgreSQL pool, with the
 // [database.BatchAdapter], [database.PullAdapter] and
@@ -97,15 +102,6 @@ type queries struct {
 	clearPrefix, clearAll, prune, getMany, setMany string
 }
 
-// sharedPool is a pool in pools.
-type sharedPool struct{ *pgxpool.Pool }
-
-// Destruct closes the pool when its last adapter lets go of it.
-func (p sharedPool) Destruct() error {
-	p.Close()
-	return nil
-}
-
 // New returns an Adapter configured by o, on the table "bentocache" until
 // SetTableName. It does no I/O and never fails: invalid options are reported
 // by [Adapter.Validate] and by every call.
@@ -137,19 +133,13 @@ func (a *Adapter) Provision(caddy.Context) error {
 	if a.Validate() != nil {
 		return nil
 	}
-	p, l, err := lease.Acquire(pools, a.DSN, func() (sharedPool, error) {
-		cfg, err := pgxpool.ParseConfig(a.DSN)
-		if err != nil {
-			return sharedPool{}, err
-		}
-		// NewWithConfig does not connect: connections are made on demand.
-		p, err := pgxpool.NewWithConfig(context.Background(), cfg)
-		return sharedPool{p}, err
-	})
+	err := a.conns.Lease(pools, a.DSN, func() (*pgxpool.Pool, error) {
+		// New does not connect: connections are made on demand.
+		return pgxpool.New(context.Background(), a.DSN)
+	}, closePool)
 	if err != nil {
 		return fmt.Errorf("postgres: opening pool: %w", err)
 	}
-	a.conns.Share(p.Pool, l)
 	return nil
 }
 

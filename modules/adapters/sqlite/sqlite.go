@@ -52,7 +52,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
-	"github.com/bentocache/bento/internal/lease"
 	"github.com/bentocache/bento/internal/sqladapter"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
@@ -147,8 +146,11 @@ const openRetry = 10 * time.Millisecond
 // Options.DB; in files, the pair of pools of a file.
 type sharedFile struct{ w, r *sql.DB }
 
-// Destruct closes the pools when their last adapter lets go of them.
-func (f sharedFile) Destruct() error {
+// close closes the pools of f, once each.
+func (f sharedFile) close() error {
+	if f.r == f.w {
+		return f.w.Close()
+	}
 	return errors.Join(f.r.Close(), f.w.Close())
 }
 
@@ -183,14 +185,13 @@ func (a *Adapter) Provision(caddy.Context) error {
 	if a.Validate() != nil || a.Path == "" || inMemory(a.Path) {
 		return nil
 	}
-	f, l, err := lease.Acquire(files, a.Path, func() (sharedFile, error) {
+	err := a.conns.Lease(files, a.Path, func() (sharedFile, error) {
 		w, r := openFile(a.Path)
 		return sharedFile{w: w, r: r}, nil
-	})
+	}, sharedFile.close)
 	if err != nil {
 		return fmt.Errorf("sqlite: opening the database: %w", err)
 	}
-	a.conns.Share(f, l)
 	return nil
 }
 
@@ -358,7 +359,7 @@ func (a *Adapter) PruneExpiredEntries(ctx context.Context) error {
 // [database.ErrDisconnected]. Calling it twice is fine.
 func (a *Adapter) Disconnect() error {
 	f, owned, l, q := a.conns.Close()
-	w, r, table := f.w, f.r, q.Name()
+	table := q.Name()
 	if l != nil {
 		if err := l.Release(); err != nil {
 			return fmt.Errorf("sqlite: closing the database of table %q: %w", table, err)
@@ -367,12 +368,7 @@ func (a *Adapter) Disconnect() error {
 	if !owned {
 		return nil
 	}
-	var errs []error
-	if r != w {
-		errs = append(errs, r.Close())
-	}
-	errs = append(errs, w.Close())
-	if err := errors.Join(errs...); err != nil {
+	if err := f.close(); err != nil {
 		return fmt.Errorf("sqlite: closing the database of table %q: %w", table, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/sqladapter"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
@@ -90,7 +91,7 @@ func shared(path string) (sharedFile, int) {
 	var f sharedFile
 	files.Range(func(key, value any) bool {
 		if key == path {
-			f = value.(sharedFile)
+			f = value.(sqladapter.Shared[sharedFile]).C
 		}
 		return true
 	})
