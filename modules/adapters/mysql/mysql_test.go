@@ -11,11 +11,11 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
+	"github.com/bentocache/bento/internal/sqladapter/sqladaptertest"
 	"github.com/bentocache/bento/internal/tcpproxy"
 	"github.com/bentocache/bento/internal/testenv"
 	"github.com/bentocache/bento/modules/adapters/mysql"
@@ -39,24 +39,22 @@ func newDB(t testing.TB, dsn string) *sql.DB {
 // connected.
 func dropTable(t testing.TB, db *sql.DB, table string) {
 	t.Helper()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS `"+table+"`"); err != nil {
-			t.Errorf("dropping table %q: %v", table, err)
-		}
-	})
+	sqladaptertest.DropTable(t, table, dropper(db))
+}
+
+// dropper drops tables through db.
+func dropper(db *sql.DB) func(ctx context.Context, table string) error {
+	return func(ctx context.Context, table string) error {
+		_, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS `"+table+"`")
+		return err
+	}
 }
 
 // open returns an adapter on the user's db, on table, released and dropped
 // when t ends.
 func open(t *testing.T, db *sql.DB, table string) *mysql.Adapter {
 	t.Helper()
-	a := mysql.New(mysql.Options{DB: db})
-	a.SetTableName(table)
-	dropTable(t, db, table)
-	t.Cleanup(func() { _ = a.Disconnect() })
-	return a
+	return sqladaptertest.OnTable(t, mysql.New(mysql.Options{DB: db}), table, dropper(db))
 }
 
 // TestAdapter_Compliance runs drivertest.Adapter with every adapter on the
@@ -84,18 +82,7 @@ func TestDriver_Compliance(t *testing.T) {
 	dsn := testenv.MySQL(t)
 	table := testenv.Prefix(t)
 	dropTable(t, newDB(t, dsn), table)
-	drivertest.L2(t, func(t *testing.T) bento.L2Driver {
-		dr := database.New(database.Options{
-			Adapter:   mysql.New(mysql.Options{DSN: dsn}),
-			TableName: table,
-			Prefix:    testenv.Prefix(t),
-		})
-		if err := dr.Validate(); err != nil {
-			t.Fatalf("Validate() = %v; want <nil>", err)
-		}
-		t.Cleanup(func() { _ = dr.Disconnect() })
-		return dr
-	}, drivertest.Options{})
+	sqladaptertest.DriverCompliance(t, table, func() bento.DatabaseAdapter { return mysql.New(mysql.Options{DSN: dsn}) })
 }
 
 func TestAdapter_Validate(t *testing.T) {
@@ -112,8 +99,7 @@ func TestAdapter_Validate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := mysql.New(tt.o).Validate()
-			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			if err := mysql.New(tt.o).Validate(); !sqladaptertest.ErrMatches(err, tt.wantErr) {
 				t.Errorf("Validate() = %v; want an error containing %q (none if empty)", err, tt.wantErr)
 			}
 		})
@@ -123,15 +109,8 @@ func TestAdapter_Validate(t *testing.T) {
 // TestDriver_ValidateRejectsInjection: a table name that carries SQL is
 // rejected before any I/O, by the driver and by the adapter.
 func TestDriver_ValidateRejectsInjection(t *testing.T) {
-	for _, name := range []string{"bento`; DROP TABLE users; --", "bento; DROP TABLE users", "test.bento", "`bento`"} {
-		dr := database.New(database.Options{Adapter: mysql.New(mysql.Options{DSN: "root@tcp(127.0.0.1:3306)/test"}), TableName: name})
-		if err := dr.Validate(); err == nil || !strings.Contains(err.Error(), "table_name") {
-			t.Errorf("database.New(TableName: %q).Validate() = %v; want an error naming table_name", name, err)
-		}
-		if _, _, err := dr.Get(t.Context(), "k"); err == nil {
-			t.Errorf("Get on a driver with TableName %q = <nil> error; want the validation error", name)
-		}
-	}
+	sqladaptertest.RejectsInjection(t, func() bento.DatabaseAdapter { return mysql.New(mysql.Options{DSN: "root@tcp(127.0.0.1:3306)/test"}) },
+		"bento`; DROP TABLE users; --", "bento; DROP TABLE users", "test.bento", "`bento`")
 }
 
 // TestAdapter_UserDBNotClosed: Disconnect never closes the DB it was given;
@@ -181,69 +160,21 @@ func TestAdapter_Fault(t *testing.T) {
 }
 
 func TestAdapter_UnmarshalCaddyfile(t *testing.T) {
-	tests := []struct{ name, input, want string }{
-		{"Argument", "mysql app:secret@tcp(db:3306)/app", "app:secret@tcp(db:3306)/app"},
-		{"Block", "mysql {\n\tdsn app@tcp(db:3306)/app?timeout=5s\n}", "app@tcp(db:3306)/app?timeout=5s"},
-		{"Bare", "mysql", ""}, // Validate reports it
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var a mysql.Adapter
-			if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil || a.DSN != tt.want {
-				t.Errorf("UnmarshalCaddyfile(%q) = %v, dsn %q; want <nil>, %q", tt.input, err, a.DSN, tt.want)
-			}
-		})
-	}
-}
-
-func TestAdapter_UnmarshalCaddyfileErrors(t *testing.T) {
-	tests := []struct{ name, input, says string }{
-		{"TwoArguments", "mysql a@tcp(x)/a b@tcp(x)/b", "wrong argument count"},
-		{"DSNTwice", "mysql a@tcp(x)/a {\n\tdsn b@tcp(x)/b\n}", "dsn is already set"},
-		{"DSNNoArg", "mysql {\n\tdsn\n}", "wrong argument count"},
-		{"DSNTwoArgs", "mysql {\n\tdsn a@tcp(x)/a b\n}", "wrong argument count"},
-		{"UnknownOption", "mysql {\n\tdns a@tcp(x)/a\n}", `unknown mysql adapter option "dns"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var a mysql.Adapter
-			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if err == nil || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "Testfile:") {
-				t.Errorf("UnmarshalCaddyfile(%q) = %v; want an error at Testfile:<line> saying %q", tt.input, err, tt.says)
-			}
-		})
-	}
+	sqladaptertest.Caddyfile(t, "mysql", "dsn", "app@tcp(db:3306)/app?timeout=5s", func(d *caddyfile.Dispenser) (string, error) {
+		var a mysql.Adapter
+		err := a.UnmarshalCaddyfile(d)
+		return a.DSN, err
+	})
 }
 
 // TestAdapter_Provision: the module validates its dsn by its JSON name,
 // and Provision does no network I/O (the server here does not exist).
 func TestAdapter_Provision(t *testing.T) {
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
-	defer cancel()
-	tests := []struct{ dsn, wantErr string }{
-		{"app@tcp(127.0.0.1:1)/app?timeout=30s", ""},
-		{"", "mysql: dsn is required"},
-		{"nonsense", "mysql: dsn: "},
-	}
-	for _, tt := range tests {
-		a := &mysql.Adapter{DSN: tt.dsn}
-		start := time.Now()
-		if err := a.Provision(ctx); err != nil {
-			t.Errorf("Provision() with dsn %q = %v; want <nil>", tt.dsn, err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("Provision() with dsn %q took %v; want no network I/O", tt.dsn, d)
-		}
-		err := a.Validate()
-		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-			t.Errorf("Validate() with dsn %q = %v; want an error containing %q (none if empty)", tt.dsn, err, tt.wantErr)
-		}
-		for range 2 {
-			if err := a.Cleanup(); err != nil {
-				t.Errorf("Cleanup() with dsn %q = %v; want <nil>", tt.dsn, err)
-			}
-		}
-	}
+	sqladaptertest.Provision(t, func(dsn string) *mysql.Adapter { return &mysql.Adapter{DSN: dsn} },
+		sqladaptertest.ProvisionCase{Value: "app@tcp(127.0.0.1:1)/app?timeout=30s"},
+		sqladaptertest.ProvisionCase{Value: "", WantErr: "mysql: dsn is required"},
+		sqladaptertest.ProvisionCase{Value: "nonsense", WantErr: "mysql: dsn: "},
+	)
 }
 
 // TestModule_LoadJSON builds a store on bento.drivers.database over
@@ -253,22 +184,9 @@ func TestModule_LoadJSON(t *testing.T) {
 	table := testenv.Prefix(t)
 	admin := newDB(t, dsn)
 	dropTable(t, admin, table)
-	cfg := fmt.Appendf(nil, `{"stores": {"s": {"l2": {
-		"driver": "database", "table_name": %q, "prefix": "app",
-		"adapter": {"adapter": "mysql", "dsn": %q}
-	}}}}`, table, dsn)
+	b := sqladaptertest.LoadJSON(t, fmt.Sprintf(`{"driver": "database", "table_name": %q, "prefix": "app", "adapter": {"adapter": "mysql", "dsn": %q}}`, table, dsn))
+	sqladaptertest.RoundTrip(t, b.Default(), "42", "Ada")
 	ctx := t.Context()
-	b, err := bento.LoadJSON(ctx, cfg)
-	if err != nil {
-		t.Fatalf("LoadJSON = %v", err)
-	}
-	defer b.Close()
-	if err := b.Default().Set(ctx, "42", "Ada"); err != nil {
-		t.Fatalf("Set = %v", err)
-	}
-	if v, found, err := bento.Get[string](ctx, b.Default(), "42"); err != nil || !found || v != "Ada" {
-		t.Errorf("Get = %q, %t, %v; want \"Ada\", true, <nil>", v, found, err)
-	}
 	var n int
 	if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM `"+table+"` WHERE `key` LIKE 'app:%'").Scan(&n); err != nil || n != 1 {
 		t.Errorf("rows under app: in table %q = %d, %v; want 1", table, n, err)

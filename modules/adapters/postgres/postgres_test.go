@@ -17,6 +17,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
+	"github.com/bentocache/bento/internal/sqladapter/sqladaptertest"
 	"github.com/bentocache/bento/internal/tcpproxy"
 	"github.com/bentocache/bento/internal/testenv"
 	"github.com/bentocache/bento/modules/adapters/postgres"
@@ -40,24 +41,22 @@ func newPool(t testing.TB, dsn string) *pgxpool.Pool {
 // connected.
 func dropTable(t testing.TB, p *pgxpool.Pool, table string) {
 	t.Helper()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := p.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{table}.Sanitize()); err != nil {
-			t.Errorf("dropping table %q: %v", table, err)
-		}
-	})
+	sqladaptertest.DropTable(t, table, dropper(p))
+}
+
+// dropper drops tables through p.
+func dropper(p *pgxpool.Pool) func(ctx context.Context, table string) error {
+	return func(ctx context.Context, table string) error {
+		_, err := p.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{table}.Sanitize())
+		return err
+	}
 }
 
 // open returns an adapter on the user's pool p, on table, released and
 // dropped when t ends.
 func open(t *testing.T, p *pgxpool.Pool, table string) *postgres.Adapter {
 	t.Helper()
-	a := postgres.New(postgres.Options{Pool: p})
-	a.SetTableName(table)
-	dropTable(t, p, table)
-	t.Cleanup(func() { _ = a.Disconnect() })
-	return a
+	return sqladaptertest.OnTable(t, postgres.New(postgres.Options{Pool: p}), table, dropper(p))
 }
 
 // TestAdapter_Compliance runs drivertest.Adapter with every adapter on the
@@ -85,18 +84,7 @@ func TestDriver_Compliance(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	table := testenv.Prefix(t)
 	dropTable(t, newPool(t, dsn), table)
-	drivertest.L2(t, func(t *testing.T) bento.L2Driver {
-		dr := database.New(database.Options{
-			Adapter:   postgres.New(postgres.Options{DSN: dsn}),
-			TableName: table,
-			Prefix:    testenv.Prefix(t),
-		})
-		if err := dr.Validate(); err != nil {
-			t.Fatalf("Validate() = %v; want <nil>", err)
-		}
-		t.Cleanup(func() { _ = dr.Disconnect() })
-		return dr
-	}, drivertest.Options{})
+	sqladaptertest.DriverCompliance(t, table, func() bento.DatabaseAdapter { return postgres.New(postgres.Options{DSN: dsn}) })
 }
 
 func TestAdapter_Validate(t *testing.T) {
@@ -114,8 +102,7 @@ func TestAdapter_Validate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := postgres.New(tt.o).Validate()
-			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			if err := postgres.New(tt.o).Validate(); !sqladaptertest.ErrMatches(err, tt.wantErr) {
 				t.Errorf("Validate() = %v; want an error containing %q (none if empty)", err, tt.wantErr)
 			}
 		})
@@ -125,15 +112,8 @@ func TestAdapter_Validate(t *testing.T) {
 // TestDriver_ValidateRejectsInjection: a table name that carries SQL is
 // rejected before any I/O, by the driver and by the adapter.
 func TestDriver_ValidateRejectsInjection(t *testing.T) {
-	for _, name := range []string{`bento"; DROP TABLE users; --`, "bento; DROP TABLE users", "public.bento", `"bento"`} {
-		dr := database.New(database.Options{Adapter: postgres.New(postgres.Options{DSN: "postgres://localhost/x"}), TableName: name})
-		if err := dr.Validate(); err == nil || !strings.Contains(err.Error(), "table_name") {
-			t.Errorf("database.New(TableName: %q).Validate() = %v; want an error naming table_name", name, err)
-		}
-		if _, _, err := dr.Get(t.Context(), "k"); err == nil {
-			t.Errorf("Get on a driver with TableName %q = <nil> error; want the validation error", name)
-		}
-	}
+	sqladaptertest.RejectsInjection(t, func() bento.DatabaseAdapter { return postgres.New(postgres.Options{DSN: "postgres://localhost/x"}) },
+		`bento"; DROP TABLE users; --`, "bento; DROP TABLE users", "public.bento", `"bento"`)
 }
 
 // TestAdapter_UserPoolNotClosed: Disconnect never closes the pool it was
@@ -266,98 +246,32 @@ func eventually(t *testing.T, d time.Duration, cond func() bool, what string) {
 }
 
 func TestAdapter_UnmarshalCaddyfile(t *testing.T) {
-	tests := []struct{ name, input, want string }{
-		{"Argument", "postgres postgres://app@db:5432/app", "postgres://app@db:5432/app"},
-		{"Block", "postgres {\n\tdsn \"host=db dbname=app\"\n}", "host=db dbname=app"},
-		{"Placeholder", "postgres {env.BENTO_PG_DSN}", "{env.BENTO_PG_DSN}"},
-		{"Bare", "postgres", ""}, // Validate reports it
+	read := func(d *caddyfile.Dispenser) (string, error) {
+		var a postgres.Adapter
+		err := a.UnmarshalCaddyfile(d)
+		return a.DSN, err
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var a postgres.Adapter
-			if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil || a.DSN != tt.want {
-				t.Errorf("UnmarshalCaddyfile(%q) = %v, dsn %q; want <nil>, %q", tt.input, err, a.DSN, tt.want)
-			}
-		})
-	}
-}
-
-func TestAdapter_UnmarshalCaddyfileErrors(t *testing.T) {
-	tests := []struct{ name, input, says string }{
-		{"TwoArguments", "postgres postgres://a postgres://b", "wrong argument count"},
-		{"DSNTwice", "postgres postgres://a {\n\tdsn postgres://b\n}", "dsn is already set"},
-		{"DSNNoArg", "postgres {\n\tdsn\n}", "wrong argument count"},
-		{"DSNTwoArgs", "postgres {\n\tdsn host=db dbname=app\n}", "wrong argument count"},
-		{"UnknownOption", "postgres {\n\tdns postgres://a\n}", `unknown postgres adapter option "dns"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var a postgres.Adapter
-			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if err == nil || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "Testfile:") {
-				t.Errorf("UnmarshalCaddyfile(%q) = %v; want an error at Testfile:<line> saying %q", tt.input, err, tt.says)
-			}
-		})
+	sqladaptertest.Caddyfile(t, "postgres", "dsn", "postgres://app@db:5432/app", read)
+	if dsn, err := read(caddyfile.NewTestDispenser("postgres {\n\tdsn \"host=db dbname=app\"\n}")); err != nil || dsn != "host=db dbname=app" {
+		t.Errorf("UnmarshalCaddyfile of a quoted key=value dsn = %v, dsn %q; want <nil>, %q", err, dsn, "host=db dbname=app")
 	}
 }
 
 // TestAdapter_Provision: the module validates its dsn by its JSON name,
 // and Provision does no network I/O (the server here does not exist).
 func TestAdapter_Provision(t *testing.T) {
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
-	defer cancel()
-	tests := []struct{ dsn, wantErr string }{
-		{"postgres://app@127.0.0.1:1/app?connect_timeout=30", ""},
-		{"", "postgres: dsn is required"},
-		{"postgres://localhost:notaport", "postgres: dsn: "},
-	}
-	for _, tt := range tests {
-		a := &postgres.Adapter{DSN: tt.dsn}
-		start := time.Now()
-		if err := a.Provision(ctx); err != nil {
-			t.Errorf("Provision() with dsn %q = %v; want <nil>", tt.dsn, err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("Provision() with dsn %q took %v; want no network I/O", tt.dsn, d)
-		}
-		err := a.Validate()
-		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-			t.Errorf("Validate() with dsn %q = %v; want an error containing %q (none if empty)", tt.dsn, err, tt.wantErr)
-		}
-		for range 2 {
-			if err := a.Cleanup(); err != nil {
-				t.Errorf("Cleanup() with dsn %q = %v; want <nil>", tt.dsn, err)
-			}
-		}
-	}
+	sqladaptertest.Provision(t, func(dsn string) *postgres.Adapter { return &postgres.Adapter{DSN: dsn} },
+		sqladaptertest.ProvisionCase{Value: "postgres://app@127.0.0.1:1/app?connect_timeout=30"},
+		sqladaptertest.ProvisionCase{Value: "", WantErr: "postgres: dsn is required"},
+		sqladaptertest.ProvisionCase{Value: "postgres://localhost:notaport", WantErr: "postgres: dsn: "},
+	)
 }
 
 // loadJSON returns a manager of one store whose L2 is the database driver
 // on the postgres adapter module with dsn and table, closed when t ends.
 func loadJSON(t *testing.T, dsn, table string) *bento.Bento {
 	t.Helper()
-	cfg := fmt.Appendf(nil, `{"stores": {"s": {"l2": {
-		"driver": "database", "table_name": %q,
-		"adapter": {"adapter": "postgres", "dsn": %q}
-	}}}}`, table, dsn)
-	b, err := bento.LoadJSON(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("LoadJSON = %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
-}
-
-// roundTrip sets key to value through b and reads it back.
-func roundTrip(t *testing.T, b *bento.Bento, key, value string) {
-	t.Helper()
-	ctx := t.Context()
-	if err := b.Default().Set(ctx, key, value); err != nil {
-		t.Fatalf("Set(%q) = %v", key, err)
-	}
-	if v, found, err := bento.Get[string](ctx, b.Default(), key); err != nil || !found || v != value {
-		t.Fatalf("Get(%q) = %q, %t, %v; want %q, true, <nil>", key, v, found, err, value)
-	}
+	return sqladaptertest.LoadJSON(t, fmt.Sprintf(`{"driver": "database", "table_name": %q, "adapter": {"adapter": "postgres", "dsn": %q}}`, table, dsn))
 }
 
 // TestModule_LoadJSON builds a store on bento.drivers.database over
@@ -368,7 +282,7 @@ func TestModule_LoadJSON(t *testing.T) {
 	admin := newPool(t, dsn)
 	dropTable(t, admin, table)
 	b := loadJSON(t, dsn, table)
-	roundTrip(t, b, "42", "Ada")
+	sqladaptertest.RoundTrip(t, b.Default(), "42", "Ada")
 	var n int
 	if err := admin.QueryRow(t.Context(), "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n); err != nil || n != 1 {
 		t.Errorf("rows in table %q = %d, %v; want 1", table, n, err)
@@ -398,9 +312,9 @@ func TestModule_SharesPool(t *testing.T) {
 	if n := sessions(); n > 1 {
 		t.Fatalf("%d sessions after LoadJSON; want at most 1: Provision does no network I/O, the store's one ping at start uses the pool", n)
 	}
-	roundTrip(t, old, "a", "1")
+	sqladaptertest.RoundTrip(t, old.Default(), "a", "1")
 	next := loadJSON(t, dsn, table)
-	roundTrip(t, next, "b", "2")
+	sqladaptertest.RoundTrip(t, next.Default(), "b", "2")
 	if n := sessions(); n != 1 {
 		t.Errorf("%d sessions after both managers wrote, with pool_max_conns=1; want 1: one shared pool", n)
 	}
@@ -408,7 +322,7 @@ func TestModule_SharesPool(t *testing.T) {
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, next, "c", "3") // the pool is still open
+	sqladaptertest.RoundTrip(t, next.Default(), "c", "3") // the pool is still open
 	if n := sessions(); n != 1 {
 		t.Errorf("%d sessions after the first manager closed; want 1: the second still holds the pool", n)
 	}
@@ -428,9 +342,7 @@ func TestModule_CaddyReloadKeepsSession(t *testing.T) {
 	table := testenv.Prefix(t)
 	admin := newPool(t, base)
 	dropTable(t, admin, table)
-	cfg := fmt.Appendf(nil, `{"admin": {"disabled": true, "config": {"persist": false}}, "apps": {"bento": {"stores": {"s": {"l2": {
-		"driver": "database", "table_name": %q, "adapter": {"adapter": "postgres", "dsn": %q}
-	}}}}}}`, table, dsn)
+	load := sqladaptertest.CaddyLoader(t, fmt.Sprintf(`{"driver": "database", "table_name": %q, "adapter": {"adapter": "postgres", "dsn": %q}}`, table, dsn))
 	pids := func() []int32 {
 		rows, err := admin.Query(t.Context(), "SELECT pid FROM pg_stat_activity WHERE application_name = $1", app)
 		if err != nil {
@@ -442,22 +354,6 @@ func TestModule_CaddyReloadKeepsSession(t *testing.T) {
 		}
 		return ps
 	}
-	load := func() *bento.Cache {
-		t.Helper()
-		if err := caddy.Load(cfg, true); err != nil {
-			t.Fatalf("caddy.Load = %v", err)
-		}
-		a, err := caddy.ActiveContext().App("bento")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := a.(*bento.App).Use("s")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
 
 	c := load()
 	if err := c.Set(t.Context(), "k", "v"); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/sqladapter"
+	"github.com/bentocache/bento/internal/sqladapter/sqladaptertest"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
 
@@ -165,25 +166,7 @@ func TestModule_InMemoryNotShared(t *testing.T) {
 // reload, and stopping Caddy closes them.
 func TestModule_CaddyReloadKeepsPools(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
-	cfg := fmt.Appendf(nil, `{"admin": {"disabled": true, "config": {"persist": false}}, "apps": {"bento": {"stores": {"s": {"l2": {
-		"driver": "database", "prune_interval": "1h", "adapter": {"adapter": "sqlite", "path": %q}
-	}}}}}}`, path)
-	load := func() *bento.Cache {
-		t.Helper()
-		if err := caddy.Load(cfg, true); err != nil {
-			t.Fatalf("caddy.Load = %v", err)
-		}
-		a, err := caddy.ActiveContext().App("bento")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := a.(*bento.App).Use("s")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
+	load := sqladaptertest.CaddyLoader(t, fmt.Sprintf(`{"driver": "database", "prune_interval": "1h", "adapter": {"adapter": "sqlite", "path": %q}}`, path))
 
 	c := load()
 	if err := c.Set(t.Context(), "k", "v"); err != nil {

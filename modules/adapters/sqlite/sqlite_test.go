@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
+	"github.com/bentocache/bento/internal/sqladapter/sqladaptertest"
 	"github.com/bentocache/bento/internal/testenv"
 	"github.com/bentocache/bento/modules/adapters/sqlite"
 	"github.com/bentocache/bento/modules/drivers/database"
@@ -27,10 +27,7 @@ import (
 // when t ends. Tables need not be dropped: the file lives in t.TempDir.
 func open(t *testing.T, path, table string) *sqlite.Adapter {
 	t.Helper()
-	a := sqlite.New(sqlite.Options{Path: path})
-	a.SetTableName(table)
-	t.Cleanup(func() { _ = a.Disconnect() })
-	return a
+	return sqladaptertest.OnTable(t, sqlite.New(sqlite.Options{Path: path}), table, nil)
 }
 
 // TestAdapter_Compliance runs drivertest.Adapter with every adapter on one
@@ -47,10 +44,7 @@ func TestAdapter_Compliance(t *testing.T) {
 // private in-memory database per adapter.
 func TestAdapter_ComplianceMemory(t *testing.T) {
 	drivertest.Adapter(t, func(t *testing.T) bento.DatabaseAdapter {
-		a := sqlite.New(sqlite.Options{})
-		a.SetTableName(testenv.Prefix(t))
-		t.Cleanup(func() { _ = a.Disconnect() })
-		return a
+		return sqladaptertest.OnTable(t, sqlite.New(sqlite.Options{}), testenv.Prefix(t), nil)
 	}, drivertest.Options{ExpiresAtPrecision: time.Millisecond})
 }
 
@@ -84,17 +78,7 @@ func TestAdapter_CapabilitiesUserDB(t *testing.T) {
 // adapters on one database file and one table.
 func TestDriver_Compliance(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bento.db")
-	drivertest.L2(t, func(t *testing.T) bento.L2Driver {
-		dr := database.New(database.Options{
-			Adapter: sqlite.New(sqlite.Options{Path: path}),
-			Prefix:  testenv.Prefix(t),
-		})
-		if err := dr.Validate(); err != nil {
-			t.Fatalf("Validate() = %v; want <nil>", err)
-		}
-		t.Cleanup(func() { _ = dr.Disconnect() })
-		return dr
-	}, drivertest.Options{})
+	sqladaptertest.DriverCompliance(t, "", func() bento.DatabaseAdapter { return sqlite.New(sqlite.Options{Path: path}) })
 }
 
 func TestAdapter_Validate(t *testing.T) {
@@ -113,8 +97,7 @@ func TestAdapter_Validate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := sqlite.New(tt.o).Validate()
-			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			if err := sqlite.New(tt.o).Validate(); !sqladaptertest.ErrMatches(err, tt.wantErr) {
 				t.Errorf("Validate() = %v; want an error containing %q (none if empty)", err, tt.wantErr)
 			}
 		})
@@ -124,16 +107,8 @@ func TestAdapter_Validate(t *testing.T) {
 // TestDriver_ValidateRejectsInjection: a table name that carries SQL is
 // rejected before any I/O, by the driver and by the adapter.
 func TestDriver_ValidateRejectsInjection(t *testing.T) {
-	for _, name := range []string{`bento"; DROP TABLE users; --`, "bento; DROP TABLE users", "main.bento", "[bento]"} {
-		dr := database.New(database.Options{Adapter: sqlite.New(sqlite.Options{}), TableName: name})
-		if err := dr.Validate(); err == nil || !strings.Contains(err.Error(), "table_name") {
-			t.Errorf("database.New(TableName: %q).Validate() = %v; want an error naming table_name", name, err)
-		}
-		if _, _, err := dr.Get(t.Context(), "k"); err == nil {
-			t.Errorf("Get on a driver with TableName %q = <nil> error; want the validation error", name)
-		}
-		_ = dr.Disconnect()
-	}
+	sqladaptertest.RejectsInjection(t, func() bento.DatabaseAdapter { return sqlite.New(sqlite.Options{}) },
+		`bento"; DROP TABLE users; --`, "bento; DROP TABLE users", "main.bento", "[bento]")
 }
 
 // TestAdapter_ConcurrentWriters: many goroutines on two adapters (two
@@ -258,68 +233,29 @@ func userDB(t *testing.T, dsn string) *sql.DB {
 }
 
 func TestAdapter_UnmarshalCaddyfile(t *testing.T) {
-	tests := []struct{ name, input, want string }{
-		{"Argument", "sqlite /var/cache/bento/cache.db", "/var/cache/bento/cache.db"},
-		{"Block", "sqlite {\n\tpath file:cache.db?mode=rwc\n}", "file:cache.db?mode=rwc"},
-		{"Memory", "sqlite :memory:", ":memory:"},
-		{"Bare", "sqlite", ""},
+	read := func(d *caddyfile.Dispenser) (string, error) {
+		var a sqlite.Adapter
+		err := a.UnmarshalCaddyfile(d)
+		return a.Path, err
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var a sqlite.Adapter
-			if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil || a.Path != tt.want {
-				t.Errorf("UnmarshalCaddyfile(%q) = %v, path %q; want <nil>, %q", tt.input, err, a.Path, tt.want)
-			}
-		})
-	}
-}
-
-func TestAdapter_UnmarshalCaddyfileErrors(t *testing.T) {
-	tests := []struct{ name, input, says string }{
-		{"TwoArguments", "sqlite a.db b.db", "wrong argument count"},
-		{"PathTwice", "sqlite a.db {\n\tpath b.db\n}", "path is already set"},
-		{"PathNoArg", "sqlite {\n\tpath\n}", "wrong argument count"},
-		{"PathTwoArgs", "sqlite {\n\tpath a.db b.db\n}", "wrong argument count"},
-		{"UnknownOption", "sqlite {\n\tfile a.db\n}", `unknown sqlite adapter option "file"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var a sqlite.Adapter
-			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if err == nil || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "Testfile:") {
-				t.Errorf("UnmarshalCaddyfile(%q) = %v; want an error at Testfile:<line> saying %q", tt.input, err, tt.says)
-			}
-		})
+	sqladaptertest.Caddyfile(t, "sqlite", "path", "/var/cache/bento/cache.db", read)
+	for _, path := range []string{":memory:", "file:cache.db?mode=rwc"} {
+		if got, err := read(caddyfile.NewTestDispenser("sqlite " + path)); err != nil || got != path {
+			t.Errorf("UnmarshalCaddyfile(%q) = %v, path %q; want <nil>, %q", "sqlite "+path, err, got, path)
+		}
 	}
 }
 
 // TestAdapter_Provision: the module validates its path, and Provision does
 // no I/O: the file is created by the first call.
 func TestAdapter_Provision(t *testing.T) {
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
-	defer cancel()
 	file := filepath.Join(t.TempDir(), "c.db")
-	tests := []struct{ path, wantErr string }{
-		{file, ""},
-		{"", ""},
-		{":memory:", ""},
-		{"c.db?mode=ro", `sqlite: path "c.db?mode=ro" contains "?"`},
-	}
-	for _, tt := range tests {
-		a := &sqlite.Adapter{Path: tt.path}
-		if err := a.Provision(ctx); err != nil {
-			t.Errorf("Provision() with path %q = %v; want <nil>", tt.path, err)
-		}
-		err := a.Validate()
-		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-			t.Errorf("Validate() with path %q = %v; want an error containing %q (none if empty)", tt.path, err, tt.wantErr)
-		}
-		for range 2 {
-			if err := a.Cleanup(); err != nil {
-				t.Errorf("Cleanup() with path %q = %v; want <nil>", tt.path, err)
-			}
-		}
-	}
+	sqladaptertest.Provision(t, func(path string) *sqlite.Adapter { return &sqlite.Adapter{Path: path} },
+		sqladaptertest.ProvisionCase{Value: file},
+		sqladaptertest.ProvisionCase{Value: ""},
+		sqladaptertest.ProvisionCase{Value: ":memory:"},
+		sqladaptertest.ProvisionCase{Value: "c.db?mode=ro", WantErr: `sqlite: path "c.db?mode=ro" contains "?"`},
+	)
 	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Stat(%q) after Provision and Cleanup = %v; want fs.ErrNotExist: Provision does no I/O", file, err)
 	}
@@ -334,23 +270,8 @@ func TestModule_LoadJSON(t *testing.T) {
 		{"Default", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			path := tt.path
-			cfg := fmt.Appendf(nil, `{"stores": {"s": {"l2": {
-				"driver": "database", "table_name": "cache",
-				"adapter": {"adapter": "sqlite", "path": %q}
-			}}}}`, path)
-			ctx := t.Context()
-			b, err := bento.LoadJSON(ctx, cfg)
-			if err != nil {
-				t.Fatalf("LoadJSON = %v", err)
-			}
-			defer b.Close()
-			if err := b.Default().Set(ctx, "42", "Ada"); err != nil {
-				t.Fatalf("Set = %v", err)
-			}
-			if v, found, err := bento.Get[string](ctx, b.Default(), "42"); err != nil || !found || v != "Ada" {
-				t.Errorf("Get = %q, %t, %v; want \"Ada\", true, <nil>", v, found, err)
-			}
+			b := sqladaptertest.LoadJSON(t, fmt.Sprintf(`{"driver": "database", "table_name": "cache", "adapter": {"adapter": "sqlite", "path": %q}}`, tt.path))
+			sqladaptertest.RoundTrip(t, b.Default(), "42", "Ada")
 		})
 	}
 }
