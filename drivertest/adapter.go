@@ -21,27 +21,14 @@ import (
 // Expiry times are compared at [Options.ExpiresAtPrecision].
 func Adapter(t *testing.T, open func(t *testing.T) bento.DatabaseAdapter, o Options) {
 	t.Helper()
-	for _, c := range adapterCases {
-		subtest(t, o, c.name, func(t *testing.T, ctx context.Context) {
-			c.run(t, &adapterEnv{ctx: ctx, o: o, open: open})
-		})
-	}
-}
-
-// adapterCase is one case of the Adapter suite.
-type adapterCase struct {
-	name string
-	run  func(t *testing.T, e *adapterEnv)
+	s := suite[bento.DatabaseAdapter, adc]{kind: "bento.DatabaseAdapter", cases: adapterCases, check: newAdc}
+	s.run(t, o, "", open)
 }
 
 // adapterEnv is what a case of the Adapter suite works with.
-type adapterEnv struct {
-	ctx  context.Context // cancelled by the watchdog
-	o    Options
-	open func(t *testing.T) bento.DatabaseAdapter
-}
+type adapterEnv = env[bento.DatabaseAdapter, adc]
 
-var adapterCases = []adapterCase{
+var adapterCases = []suiteCase[*adapterEnv]{
 	{name: "CreateTable/Twice", run: adCreateTwice},
 	{name: "Get/Missing", run: adGetMissing},
 	{name: "Get/Expired", run: adGetExpired},
@@ -75,20 +62,13 @@ type adc struct {
 	name string // "" for the only adapter of a case, else "first." or "second."
 }
 
-// adapter opens an adapter for t and creates its table; name is how
-// messages name it ("" for the only adapter of a case).
-func (e *adapterEnv) adapter(t *testing.T, name string) adc {
+// newAdc wraps a, opened by a case of e, in its checks, and creates its
+// table.
+func newAdc(t *testing.T, e *adapterEnv, a bento.DatabaseAdapter, name string) adc {
 	t.Helper()
-	a := e.open(t)
-	if a == nil {
-		t.Fatal("open returned a nil bento.DatabaseAdapter")
-	}
-	if name != "" {
-		name += "."
-	}
-	c := adc{t: t, ctx: e.ctx, o: e.o, a: a, name: name}
+	c := adc{t: t, ctx: e.ctx, o: e.o, a: a, name: dotted(name)}
 	if err := a.CreateTableIfNotExists(e.ctx); err != nil {
-		t.Fatalf("%sCreateTableIfNotExists(ctx) = %v; want <nil>", name, err)
+		t.Fatalf("%sCreateTableIfNotExists(ctx) = %v; want <nil>", c.name, err)
 	}
 	return c
 }
@@ -192,7 +172,7 @@ func now() time.Time {
 }
 
 func adCreateTwice(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	c.setKV("k", "v")
 	if err := c.a.CreateTableIfNotExists(e.ctx); err != nil {
 		t.Fatalf("second CreateTableIfNotExists(ctx) = %v; want <nil>: the table is created once, if missing", err)
@@ -201,19 +181,19 @@ func adCreateTwice(t *testing.T, e *adapterEnv) {
 }
 
 func adGetMissing(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	c.missing("missing", "a key never set is not found, and a miss is not an error")
 }
 
 func adGetExpired(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	row := bento.Row{Key: "k", Value: []byte("v"), ExpiresAt: now().Add(-time.Hour)}
 	c.set(row)
 	c.get(row, "Get returns the row stored under key, expired or not: the driver decides what an expired row means")
 }
 
 func adSetRoundTrip(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	rows := []bento.Row{
 		{Key: "never", Value: []byte("v")},
 		{Key: "expiring", Value: []byte(`{"value":1}`), ExpiresAt: now().Add(longTTL)},
@@ -228,7 +208,7 @@ func adSetRoundTrip(t *testing.T, e *adapterEnv) {
 }
 
 func adSetUpsert(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	first := bento.Row{Key: "k", Value: []byte("first, and longer"), ExpiresAt: now().Add(longTTL)}
 	second := bento.Row{Key: "k", Value: []byte("second")}
 	third := bento.Row{Key: "k", Value: []byte("third"), ExpiresAt: now().Add(2 * longTTL)}
@@ -243,7 +223,7 @@ func adSetUpsert(t *testing.T, e *adapterEnv) {
 }
 
 func adSetZone(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	zone := time.FixedZone("UTC+05:30", 5*3600+30*60)
 	rows := []bento.Row{
 		{Key: "zone", Value: []byte("v"), ExpiresAt: now().Add(longTTL).In(zone)},
@@ -259,7 +239,7 @@ func adSetZone(t *testing.T, e *adapterEnv) {
 }
 
 func adDeleteExisting(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	c.setKV("k", "v")
 	c.setKV("other", "o")
 	if got, err := c.a.Delete(e.ctx, "k"); err != nil || !got {
@@ -270,14 +250,14 @@ func adDeleteExisting(t *testing.T, e *adapterEnv) {
 }
 
 func adDeleteMissing(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	if got, err := c.a.Delete(e.ctx, "missing"); err != nil || got {
 		t.Errorf(`Delete(ctx, "missing") = %t, %v; want false, <nil>: the row never existed, and a miss is not an error`, got, err)
 	}
 }
 
 func adDeleteManyCount(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	for _, k := range []string{"a", "b", "c"} {
 		c.setKV(k, "v")
 	}
@@ -290,7 +270,7 @@ func adDeleteManyCount(t *testing.T, e *adapterEnv) {
 }
 
 func adDeleteManyEmpty(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	c.setKV("k", "v")
 	for _, keys := range [][]string{nil, {}} {
 		if n, err := c.a.DeleteMany(e.ctx, keys); err != nil || n != 0 {
@@ -301,7 +281,7 @@ func adDeleteManyEmpty(t *testing.T, e *adapterEnv) {
 }
 
 func adDeleteManyDuplicates(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	c.setKV("k", "v")
 	keys := []string{"k", "k"}
 	if n, err := c.a.DeleteMany(e.ctx, keys); err != nil || n != 1 {
@@ -310,7 +290,7 @@ func adDeleteManyDuplicates(t *testing.T, e *adapterEnv) {
 }
 
 func adClearPrefix(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	gone := []string{"users:1", "users:2", "users:posts:1"}
 	keep := map[string]string{"usersX:1": "v", "users": "v", "user:1": "v", "posts:users:1": "v", "xusers:1": "v"}
 	for _, k := range gone {
@@ -325,7 +305,7 @@ func adClearPrefix(t *testing.T, e *adapterEnv) {
 }
 
 func adClearWildcards(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	keep := map[string]string{}
 	for _, k := range wildcardVictims() {
 		keep[k] = "victim " + k
@@ -346,7 +326,7 @@ func adClearWildcards(t *testing.T, e *adapterEnv) {
 }
 
 func adClearCase(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	keep := map[string]string{"Users:1": "upper", "USERS:1": "caps"}
 	for _, k := range sortedKeys(keep) {
 		c.setKV(k, keep[k])
@@ -358,7 +338,7 @@ func adClearCase(t *testing.T, e *adapterEnv) {
 }
 
 func adClearAll(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	keys := []string{"a", "users:1", "%", "_", ""}
 	for _, k := range keys {
 		c.setKV(k, "v")
@@ -371,7 +351,7 @@ func adClearAll(t *testing.T, e *adapterEnv) {
 }
 
 func adClearOtherTable(t *testing.T, e *adapterEnv) {
-	a, b := e.adapter(t, "first"), e.adapter(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	a.setKV("k", "a")
 	b.setKV("k", "b")
 	b.setKV("users:1", "b")
@@ -381,7 +361,7 @@ func adClearOtherTable(t *testing.T, e *adapterEnv) {
 }
 
 func adPrune(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	if err := c.a.PruneExpiredEntries(e.ctx); err != nil {
 		t.Errorf("PruneExpiredEntries(ctx) on an empty table = %v; want <nil>", err)
 	}
@@ -410,7 +390,7 @@ func adPrune(t *testing.T, e *adapterEnv) {
 }
 
 func adValue(t *testing.T, e *adapterEnv, v []byte) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	row := bento.Row{Key: "k", Value: v, ExpiresAt: now().Add(longTTL)}
 	c.set(row)
 	got, found, err := c.a.Get(e.ctx, "k")
@@ -425,68 +405,27 @@ func adValue(t *testing.T, e *adapterEnv, v []byte) {
 }
 
 func adHostileKeys(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
-	keys := hostileKeys()
-	stored := make([]bool, len(keys))
-	for i, k := range keys {
-		row := bento.Row{Key: k, Value: []byte(hostileValue(i))}
-		var err error
-		if p := catch(func() { err = c.a.Set(e.ctx, row) }); p != nil {
-			t.Errorf("Set(ctx, %s) panicked: %v; want <nil>, or an error if the adapter cannot store this key", qrow(row), p)
-			continue
-		}
-		if err != nil {
-			t.Logf("Set(ctx, %s) = %v: the adapter rejects this key", qrow(row), err)
-		}
-		stored[i] = err == nil
-	}
-	get := func(k string) (got bento.Row, found bool, err error, p any) {
-		p = catch(func() { got, found, err = c.a.Get(e.ctx, k) })
-		return got, found, err, p
-	}
-	for i, k := range keys {
-		got, found, err, p := get(k)
-		switch {
-		case p != nil:
-			t.Errorf("Get(ctx, %s) panicked: %v; want a row, a miss or an error", qk(k), p)
-		case stored[i] && (err != nil || !found || got.Key != k || string(got.Value) != hostileValue(i)):
-			t.Errorf("Get(ctx, %s) = %s, %t, %v; want a row of that key and value %q, true, <nil>: Set accepted the key, so it must be stored under its exact name, distinct from the others", qk(k), qrow(got), found, err, hostileValue(i))
-		case !stored[i] && err == nil && found:
-			t.Errorf("Get(ctx, %s) = %s, true, <nil> though Set rejected the key; want a miss or an error, never another key's row", qk(k), qrow(got))
-		}
-	}
-	for i, k := range keys {
-		if i%2 != 0 || !stored[i] {
-			continue
-		}
-		var (
-			deleted bool
-			err     error
-		)
-		if p := catch(func() { deleted, err = c.a.Delete(e.ctx, k) }); p != nil {
-			t.Errorf("Delete(ctx, %s) panicked: %v; want true, <nil>", qk(k), p)
-		} else if err != nil || !deleted {
-			t.Errorf("Delete(ctx, %s) = %t, %v; want true, <nil>: Set accepted the key", qk(k), deleted, err)
-		}
-	}
-	for i, k := range keys {
-		if !stored[i] {
-			continue
-		}
-		got, found, err, p := get(k)
-		switch {
-		case p != nil:
-			t.Errorf("Get(ctx, %s) panicked: %v", qk(k), p)
-		case i%2 == 0 && (err != nil || found):
-			t.Errorf("Get(ctx, %s) = %s, %t, %v after Delete(ctx, %[1]s); want bento.Row{}, false, <nil>", qk(k), qrow(got), found, err)
-		case i%2 == 1 && (err != nil || !found || string(got.Value) != hostileValue(i)):
-			t.Errorf("Get(ctx, %s) = %s, %t, %v after deleting other hostile keys; want a row of value %q, true, <nil>: Delete must remove only its own key", qk(k), qrow(got), found, err, hostileValue(i))
-		}
-	}
+	c := e.driver(t, "")
+	checkHostileKeys(t, keyStore{
+		what: "adapter",
+		setCall: func(k, v string) string {
+			return fmt.Sprintf("Set(ctx, %s)", qrow(bento.Row{Key: k, Value: []byte(v)}))
+		},
+		set: func(k, v string) error { return c.a.Set(e.ctx, bento.Row{Key: k, Value: []byte(v)}) },
+		get: func(k string) (string, bool, string, error) {
+			got, found, err := c.a.Get(e.ctx, k)
+			if found && got.Key != k {
+				// another key's row is never k's value
+				return "", found, qrow(got), err
+			}
+			return string(got.Value), found, qrow(got), err
+		},
+		del: func(k string) (bool, error) { return c.a.Delete(e.ctx, k) },
+	})
 }
 
 func adDisconnectTwice(t *testing.T, e *adapterEnv) {
-	c := e.adapter(t, "")
+	c := e.driver(t, "")
 	if err := c.a.Disconnect(); err != nil {
 		t.Errorf("Disconnect() = %v; want <nil>", err)
 	}

@@ -25,27 +25,14 @@ import (
 // bus, but a bus that delivers very late may pass it.
 func Bus(t *testing.T, open func(t *testing.T) bento.Bus, o Options) {
 	t.Helper()
-	for _, c := range busCases {
-		subtest(t, o, c.name, func(t *testing.T, ctx context.Context) {
-			c.run(t, &busEnv{ctx: ctx, o: o, open: open})
-		})
-	}
-}
-
-// busCase is one case of the Bus suite.
-type busCase struct {
-	name string
-	run  func(t *testing.T, e *busEnv)
+	s := suite[bento.Bus, busc]{kind: "bento.Bus", cases: busCases, check: newBusc}
+	s.run(t, o, "", open)
 }
 
 // busEnv is what a case of the Bus suite works with.
-type busEnv struct {
-	ctx  context.Context // cancelled by the watchdog
-	o    Options
-	open func(t *testing.T) bento.Bus
-}
+type busEnv = env[bento.Bus, busc]
 
-var busCases = []busCase{
+var busCases = []suiteCase[*busEnv]{
 	{name: "Publish/ReachesEverySubscriber", run: busReachesEvery},
 	{name: "Publish/NoSubscribers", run: busNoSubscribers},
 	{name: "Publish/FromHandler", run: busFromHandler},
@@ -70,13 +57,9 @@ type busc struct {
 	name string // "first", "second", …
 }
 
-// bus opens a bus for t, named in messages by name.
-func (e *busEnv) bus(t *testing.T, name string) busc {
-	t.Helper()
-	b := e.open(t)
-	if b == nil {
-		t.Fatal("open returned a nil bento.Bus")
-	}
+// newBusc wraps b, opened by a case of e, named in messages by name
+// ("first", "second", …).
+func newBusc(t *testing.T, e *busEnv, b bento.Bus, name string) busc {
 	return busc{t: t, ctx: e.ctx, b: b, name: name}
 }
 
@@ -202,7 +185,7 @@ func (in *inbox) none(why string) {
 }
 
 func busReachesEvery(t *testing.T, e *busEnv) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch := randomName()
 	ra, rb := a.subscribe(ch), b.subscribe(ch)
 	a.publish(ch, []byte("from first"))
@@ -226,12 +209,12 @@ func busReachesEvery(t *testing.T, e *busEnv) {
 }
 
 func busNoSubscribers(t *testing.T, e *busEnv) {
-	a := e.bus(t, "first")
+	a := e.driver(t, "first")
 	a.publish(randomName(), []byte("nobody listens"))
 }
 
 func busPayload(t *testing.T, e *busEnv, payload []byte) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch := randomName()
 	ra, rb := a.subscribe(ch), b.subscribe(ch)
 	a.publish(ch, payload)
@@ -243,7 +226,7 @@ func busPayload(t *testing.T, e *busEnv, payload []byte) {
 }
 
 func busPublisherMayReuse(t *testing.T, e *busEnv) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch := randomName()
 	ra, rb := a.subscribe(ch), b.subscribe(ch)
 	buf := []byte("original")
@@ -257,7 +240,7 @@ func busPublisherMayReuse(t *testing.T, e *busEnv) {
 }
 
 func busOrder(t *testing.T, e *busEnv) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch := randomName()
 	ra, rb := a.subscribe(ch), b.subscribe(ch)
 	var want [][]byte
@@ -278,7 +261,7 @@ func busOrder(t *testing.T, e *busEnv) {
 }
 
 func busChannelIsolated(t *testing.T, e *busEnv) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch := randomName()
 	others := []string{ch + "x", ch[:len(ch)-1], strings.ToUpper(ch), ch + ".*", ch + "*"}
 	main := b.subscribe(ch)
@@ -300,7 +283,7 @@ func busChannelIsolated(t *testing.T, e *busEnv) {
 }
 
 func busOutlivesContext(t *testing.T, e *busEnv) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch := randomName()
 	ctx, cancel := context.WithCancel(e.ctx)
 	rb := newInbox(t, fmt.Sprintf("second bus's subscription to %q", ch))
@@ -313,7 +296,7 @@ func busOutlivesContext(t *testing.T, e *busEnv) {
 }
 
 func busUnsubscribe(t *testing.T, e *busEnv) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch, witness := randomName(), randomName()
 	ra := a.subscribe(ch)
 	rb := b.subscribe(ch)
@@ -327,7 +310,7 @@ func busUnsubscribe(t *testing.T, e *busEnv) {
 }
 
 func busResubscribe(t *testing.T, e *busEnv) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch := randomName()
 	old := b.subscribe(ch)
 	b.unsubscribe(ch)
@@ -338,7 +321,7 @@ func busResubscribe(t *testing.T, e *busEnv) {
 }
 
 func busFromHandler(t *testing.T, e *busEnv) {
-	a, b := e.bus(t, "first"), e.bus(t, "second")
+	a, b := e.driver(t, "first"), e.driver(t, "second")
 	ch, ch2 := randomName(), randomName()
 	var (
 		mu   sync.Mutex
@@ -379,7 +362,7 @@ func busFromHandler(t *testing.T, e *busEnv) {
 }
 
 func busDisconnectStops(t *testing.T, e *busEnv) {
-	a, b, w := e.bus(t, "first"), e.bus(t, "second"), e.bus(t, "third")
+	a, b, w := e.driver(t, "first"), e.driver(t, "second"), e.driver(t, "third")
 	ch := randomName()
 	rb, rw := b.subscribe(ch), w.subscribe(ch)
 	if err := b.b.Disconnect(); err != nil {
@@ -391,7 +374,7 @@ func busDisconnectStops(t *testing.T, e *busEnv) {
 }
 
 func busDisconnectTwice(t *testing.T, e *busEnv) {
-	a := e.bus(t, "first")
+	a := e.driver(t, "first")
 	a.subscribe(randomName())
 	if err := a.b.Disconnect(); err != nil {
 		t.Errorf("Disconnect() = %v; want <nil>", err)

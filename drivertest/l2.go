@@ -20,82 +20,33 @@ import (
 // of that backend, released with t.Cleanup.
 func L2(t *testing.T, open func(t *testing.T) bento.L2Driver, o Options) {
 	t.Helper()
-	inNamespace := func(t *testing.T) bento.L2Driver { return open(t).Namespace("ns") }
-	for _, c := range l2Cases {
-		runL2(t, o, c.name, open, c.run)
-	}
-	for _, c := range l2Cases {
-		if !c.rootOnly {
-			runL2(t, o, "InNamespace/"+c.name, inNamespace, c.run)
-		}
-	}
-}
-
-// l2Case is one case of the L2 suite.
-type l2Case struct {
-	name string
-	// rootOnly cases are not re-run on a namespace.
-	rootOnly bool
-	run      func(t *testing.T, e *l2Env)
+	s := suite[bento.L2Driver, l2c]{kind: "bento.L2Driver", cases: l2Cases(), check: newL2c}
+	s.run(t, o, "", open)
+	s.run(t, o, "InNamespace/", func(t *testing.T) bento.L2Driver { return open(t).Namespace("ns") })
 }
 
 // l2Env is what a case of the L2 suite works with.
-type l2Env struct {
-	ctx  context.Context // cancelled by the watchdog
-	o    Options
-	open func(t *testing.T) bento.L2Driver
+type l2Env = env[bento.L2Driver, l2c]
+
+// newL2c wraps d, opened by a case of e, in its checks.
+func newL2c(t *testing.T, e *l2Env, d bento.L2Driver, name string) l2c {
+	return l2c{t: t, ctx: e.ctx, d: d, name: dotted(name)}
 }
 
-// driver opens a driver for t, named in messages by name ("" for the only
-// driver of a case).
-func (e *l2Env) driver(t *testing.T, name string) l2c {
-	t.Helper()
-	d := e.open(t)
-	if d == nil {
-		t.Fatal("open returned a nil bento.L2Driver")
-	}
-	if name != "" {
-		name += "."
-	}
-	return l2c{t: t, ctx: e.ctx, d: d, name: name}
+// l2Cases returns the cases of the L2 suite: those it shares with the L1
+// suite, then its own.
+func l2Cases() []suiteCase[*l2Env] {
+	return append(kvCasesOf[bento.L2Driver, l2c](), l2Only...)
 }
 
-func runL2(t *testing.T, o Options, name string, open func(t *testing.T) bento.L2Driver, f func(t *testing.T, e *l2Env)) {
-	t.Helper()
-	subtest(t, o, name, func(t *testing.T, ctx context.Context) {
-		f(t, &l2Env{ctx: ctx, o: o, open: open})
-	})
-}
-
-var l2Cases = []l2Case{
-	{name: "Get/Missing", run: l2GetMissing},
+// l2Only are the cases of the L2 suite that the L1 suite does not share.
+var l2Only = []suiteCase[*l2Env]{
 	{name: "Set/Get", run: l2SetGet},
-	{name: "Set/Overwrite", run: l2SetOverwrite},
 	{name: "Set/TTL", run: l2SetTTL},
 	{name: "Set/OverwriteTTL", run: l2SetOverwriteTTL},
 	{name: "Set/ExtremeTTL", rootOnly: true, run: l2SetExtremeTTL},
-	{name: "Has", run: l2Has},
 	{name: "Pull/ReturnsAndRemoves", run: l2PullReturnsAndRemoves},
 	{name: "Pull/Missing", run: l2PullMissing},
-	{name: "Delete/Existing", run: l2DeleteExisting},
-	{name: "Delete/Missing", run: l2DeleteMissing},
-	{name: "DeleteMany/Empty", run: l2DeleteManyEmpty},
-	{name: "DeleteMany/Some", run: l2DeleteManySome},
-	{name: "DeleteMany/NoneExisting", run: l2DeleteManyNone},
-	{name: "Clear/WithoutTTL", run: func(t *testing.T, e *l2Env) { l2Clear(t, e, 0) }},
-	{name: "Clear/WithTTL", run: func(t *testing.T, e *l2Env) { l2Clear(t, e, longTTL) }},
-	{name: "Clear/Empty", run: l2ClearEmpty},
-	{name: "Clear/KeepsSiblingPrefix", run: l2ClearKeepsSibling},
-	{name: "Clear/WildcardsLiteral", run: l2ClearWildcards},
-	{name: "Namespace/Isolated", run: l2NamespaceIsolated},
-	{name: "Namespace/SameKeyTwoValues", run: l2NamespaceSameKey},
-	{name: "Namespace/ClearKeepsRoot", run: l2NamespaceClearKeepsRoot},
-	{name: "Namespace/RootClearClearsNamespaces", run: l2RootClearClearsNamespaces},
-	{name: "Namespace/ClearClearsChildren", run: l2NamespaceClearClearsChildren},
-	{name: "Namespace/ChildClearKeepsParent", run: l2ChildClearKeepsParent},
-	{name: "Namespace/ReachableFromRoot", run: l2ReachableFromRoot},
-	{name: "Prefix/Isolated", run: l2PrefixIsolated},
-	{name: "Prefix/OtherUntouchedByClear", run: l2PrefixOtherUntouched},
 	{name: "Value/AllBytes", run: l2ValueAllBytes},
 	{name: "Value/Empty", run: l2ValueEmpty},
 	{name: "Value/Large", run: l2ValueLarge},
@@ -130,6 +81,20 @@ func (c l2c) ns(namespace string) l2c {
 		c.t.Fatalf("%sNamespace(%q) = nil; want a bento.L2Driver", c.name, namespace)
 	}
 	return l2c{t: c.t, ctx: c.ctx, d: d, name: c.name + fmt.Sprintf("Namespace(%q).", namespace)}
+}
+
+func (c l2c) kvNamespace(namespace string) kv { return c.ns(namespace) }
+
+func (c l2c) call(method string, args ...string) string {
+	return callText(c.name, method, "ctx", args)
+}
+
+// deleteMany deletes keys and checks what DeleteMany reported.
+func (c l2c) deleteMany(keys []string, want bool, why string) {
+	c.t.Helper()
+	if got, err := c.d.DeleteMany(c.ctx, keys); err != nil || got != want {
+		c.t.Error(rule(fmt.Sprintf("%sDeleteMany(ctx, %s) = %t, %v; want %t, <nil>", c.name, qks(keys), got, err, want), why))
+	}
 }
 
 // set stores v under key; a failure ends the subtest, whose next steps
@@ -245,27 +210,12 @@ func (c l2c) batch() bento.L2BatchDriver {
 	return b
 }
 
-func l2GetMissing(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.missing("missing", "a key never set is not found, and a miss is not an error")
-	c.has("missing", false, "a key never set is not found")
-}
-
 func l2SetGet(t *testing.T, e *l2Env) {
 	c := e.driver(t, "")
 	c.setS("k", "v", 0)
 	c.setS("j", `{"value":1}`, longTTL)
 	c.getS("k", "v", `after Set(ctx, "k", "v", 0)`)
 	c.getS("j", `{"value":1}`, "after Set(ctx, \"j\", `{\"value\":1}`, 1h)")
-}
-
-func l2SetOverwrite(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.setS("k", "first", 0)
-	c.setS("k", "second", 0)
-	c.getS("k", "second", `after Set(ctx, "k", "first", 0) then Set(ctx, "k", "second", 0), Get must return the second value`)
-	c.setS("k", "x", 0)
-	c.getS("k", "x", "a shorter value must replace a longer one entirely")
 }
 
 func l2SetTTL(t *testing.T, e *l2Env) {
@@ -315,15 +265,6 @@ func l2SetOverwriteTTL(t *testing.T, e *l2Env) {
 	c.getS("forever", "v2", fmt.Sprintf("overwriting an entry of ttl %v with ttl 0 must make it live forever", ttl))
 }
 
-func l2Has(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.has("k", false, "before Set")
-	c.setS("k", "v", 0)
-	c.has("k", true, `after Set(ctx, "k", "v", 0)`)
-	c.del("k", true, `after Set(ctx, "k", "v", 0)`)
-	c.has("k", false, `after Delete(ctx, "k")`)
-}
-
 func l2PullReturnsAndRemoves(t *testing.T, e *l2Env) {
 	c := e.driver(t, "")
 	c.setS("k", "v", 0)
@@ -343,213 +284,6 @@ func l2PullMissing(t *testing.T, e *l2Env) {
 	if got, found, err := c.d.Pull(e.ctx, "missing"); err != nil || found {
 		t.Errorf(`Pull(ctx, "missing") = %s, %t, %v for a key never set; want nil, false, <nil>: a miss is not an error`, qb(got), found, err)
 	}
-}
-
-func l2DeleteExisting(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.setS("k", "v", 0)
-	c.setS("other", "o", 0)
-	c.del("k", true, "the key existed")
-	c.missing("k", `after Delete(ctx, "k")`)
-	c.getS("other", "o", `Delete(ctx, "k") must remove only "k"`)
-}
-
-func l2DeleteMissing(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.del("missing", false, "the key never existed, and a miss is not an error")
-}
-
-func l2DeleteManyEmpty(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.setS("k", "v", 0)
-	for _, keys := range [][]string{nil, {}} {
-		if got, err := c.d.DeleteMany(e.ctx, keys); err != nil || got {
-			t.Errorf("DeleteMany(ctx, %#v) = %t, %v; want false, <nil>: an empty list is fine", keys, got, err)
-		}
-	}
-	c.getS("k", "v", "DeleteMany of no keys must delete nothing")
-}
-
-func l2DeleteManySome(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.setS("a", "1", 0)
-	c.setS("b", "2", 0)
-	c.setS("c", "3", 0)
-	keys := []string{"a", "missing", "b"}
-	if got, err := c.d.DeleteMany(e.ctx, keys); err != nil || !got {
-		t.Errorf("DeleteMany(ctx, %s) = %t, %v; want true, <nil>: a and b existed", qks(keys), got, err)
-	}
-	c.removed([]string{"a", "b"}, "DeleteMany(ctx, "+qks(keys)+")", "DeleteMany must remove every listed key")
-	c.getS("c", "3", "DeleteMany(ctx, "+qks(keys)+") must remove only the listed keys")
-}
-
-func l2DeleteManyNone(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.setS("other", "o", 0)
-	keys := []string{"x", "y"}
-	if got, err := c.d.DeleteMany(e.ctx, keys); err != nil || got {
-		t.Errorf("DeleteMany(ctx, %s) = %t, %v for keys never set; want false, <nil>", qks(keys), got, err)
-	}
-	c.getS("other", "o", "DeleteMany must remove only the listed keys")
-}
-
-func l2Clear(t *testing.T, e *l2Env, ttl time.Duration) {
-	c := e.driver(t, "")
-	keys := []string{"a", "b", "users:c"}
-	for _, k := range keys {
-		c.setS(k, "v", ttl)
-	}
-	c.clear()
-	c.removed(keys, "Clear(ctx)", "Clear must remove every key")
-	c.setS("a", "after", ttl)
-	c.getS("a", "after", "the driver must work after Clear")
-}
-
-func l2ClearEmpty(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.clear()
-	c.clear()
-	c.setS("k", "v", 0)
-	c.getS("k", "v", "the driver must work after Clear")
-}
-
-func l2ClearKeepsSibling(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	users := c.ns("users")
-	users.setS("k", "v", 0)
-	keep := map[string]string{"usersAbc:k": "sibling", "users": "root key named like the namespace", "usersk": "no separator", "user:k": "shorter"}
-	for _, k := range sortedKeys(keep) {
-		c.setS(k, keep[k], 0)
-	}
-	c.ns("usersAbc").setS("j", "sibling namespace", 0)
-	keep["usersAbc:j"] = "sibling namespace"
-	users.clear()
-	users.removed([]string{"k"}, `Namespace("users").Clear(ctx)`, "Clear must remove every key of the namespace")
-	c.keeps(keep, `Namespace("users").Clear(ctx)`, `Clear must remove only keys under "users:"`)
-}
-
-func l2ClearWildcards(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	keep := map[string]string{}
-	for _, k := range wildcardVictims() {
-		keep[k] = "victim " + k
-		c.setS(k, keep[k], 0)
-	}
-	nss := wildcardNamespaces()
-	for _, n := range nss {
-		c.ns(n).setS("k", "ns "+n, 0)
-		keep[n+":k"] = "ns " + n
-	}
-	for _, n := range nss {
-		what := fmt.Sprintf("Namespace(%q).Clear(ctx)", n)
-		c.ns(n).clear()
-		delete(keep, n+":k")
-		c.removed([]string{n + ":k"}, what, "Clear must remove every key of the namespace")
-		c.keeps(keep, what, fmt.Sprintf("Clear must remove only keys under %q, wildcards matching literally", n+":"))
-	}
-}
-
-func l2NamespaceIsolated(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	users := c.ns("users")
-	c.setS("root", "r", 0)
-	users.setS("ns", "n", 0)
-	users.missing("root", "a key set on the root is invisible from a namespace")
-	users.has("root", false, "a key set on the root is invisible from a namespace")
-	c.missing("ns", "a key set in a namespace is invisible from the root under its bare name")
-	c.has("ns", false, "a key set in a namespace is invisible from the root under its bare name")
-	c.ns("posts").missing("ns", "a key set in one namespace is invisible from another")
-}
-
-func l2NamespaceSameKey(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	users := c.ns("users")
-	c.setS("k", "root", 0)
-	users.setS("k", "users", 0)
-	c.getS("k", "root", "a root key and a namespace key of one name hold two values")
-	users.getS("k", "users", "a root key and a namespace key of one name hold two values")
-	users.del("k", true, "the key existed in the namespace")
-	c.getS("k", "root", `Namespace("users").Delete(ctx, "k") must not delete the root's "k"`)
-	users.setS("k", "users", 0)
-	c.del("k", true, "the key existed on the root")
-	users.getS("k", "users", `Delete(ctx, "k") on the root must not delete Namespace("users")'s "k"`)
-}
-
-func l2NamespaceClearKeepsRoot(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	users := c.ns("users")
-	keep := map[string]string{"k": "root", "users": "root key named like the namespace", "usersAbc:k": "sibling"}
-	for _, k := range sortedKeys(keep) {
-		c.setS(k, keep[k], 0)
-	}
-	users.setS("k", "ns", 0)
-	users.setS("j", "ns", longTTL)
-	users.clear()
-	users.removed([]string{"k", "j"}, `Namespace("users").Clear(ctx)`, "Clear must remove every key of the namespace")
-	c.keeps(keep, `Namespace("users").Clear(ctx)`, `Clear must remove only keys under "users:"`)
-}
-
-func l2RootClearClearsNamespaces(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.setS("k", "root", 0)
-	c.ns("users").setS("k", "users", 0)
-	c.ns("users").ns("posts").setS("k", "posts", longTTL)
-	c.clear()
-	c.removed([]string{"k", "users:k", "users:posts:k"}, "Clear(ctx) on the root", "clearing the root clears every namespace")
-	c.ns("users").removed([]string{"k"}, "Clear(ctx) on the root", "clearing the root clears every namespace")
-}
-
-func l2NamespaceClearClearsChildren(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.ns("users").ns("posts").setS("k", "v", 0)
-	c.ns("users").clear()
-	c.removed([]string{"users:posts:k"}, `Namespace("users").Clear(ctx)`, "clearing a namespace clears its children")
-}
-
-func l2ChildClearKeepsParent(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	users := c.ns("users")
-	users.setS("k", "users", 0)
-	users.setS("postsAbc:k", "sibling", 0)
-	users.ns("posts").setS("k", "posts", 0)
-	users.ns("posts").clear()
-	c.removed([]string{"users:posts:k"}, `Namespace("users").Namespace("posts").Clear(ctx)`, "Clear must remove every key of the namespace")
-	c.keeps(map[string]string{"users:k": "users", "users:postsAbc:k": "sibling"}, `Namespace("users").Namespace("posts").Clear(ctx)`, `Clear must remove only keys under "users:posts:"`)
-}
-
-func l2ReachableFromRoot(t *testing.T, e *l2Env) {
-	c := e.driver(t, "")
-	c.ns("users").setS("key1", "u", 0)
-	c.ns("users").ns("posts").setS("key1", "p", 0)
-	c.getS("users:key1", "u", `Namespace("users") addresses "users:*" of the root`)
-	c.getS("users:posts:key1", "p", `Namespace("users").Namespace("posts") addresses "users:posts:*" of the root`)
-	c.setS("users:key2", "r", 0)
-	c.ns("users").getS("key2", "r", `the root's "users:key2" is Namespace("users")'s "key2"`)
-	c.ns("users:posts").getS("key1", "p", `Namespace("users:posts") is Namespace("users").Namespace("posts")`)
-}
-
-func l2PrefixIsolated(t *testing.T, e *l2Env) {
-	a, b := e.driver(t, "first"), e.driver(t, "second")
-	a.setS("k", "a", 0)
-	b.missing("k", "drivers on two prefixes do not see each other's keys")
-	b.setS("k", "b", 0)
-	a.getS("k", "a", "drivers on two prefixes keep two values for one key")
-	a.del("k", true, "the key existed on the first prefix")
-	b.getS("k", "b", "Delete on one prefix must not delete the other's key")
-}
-
-func l2PrefixOtherUntouched(t *testing.T, e *l2Env) {
-	a, b := e.driver(t, "first"), e.driver(t, "second")
-	for _, c := range []l2c{a, b} {
-		c.setS("k", "v", 0)
-		c.ns("users").setS("k", "v", longTTL)
-	}
-	a.clear()
-	a.removed([]string{"k", "users:k"}, "first.Clear(ctx)", "Clear must remove every key of its prefix")
-	b.keeps(map[string]string{"k": "v", "users:k": "v"}, "first.Clear(ctx)", "Clear must remove only keys of its own prefix")
-	a.setS("k", "v", 0)
-	b.ns("users").clear()
-	a.keeps(map[string]string{"k": "v"}, `second.Namespace("users").Clear(ctx)`, "Clear must remove only keys of its own prefix")
 }
 
 func l2ValueAllBytes(t *testing.T, e *l2Env) {
@@ -586,62 +320,16 @@ func l2ValueLarge(t *testing.T, e *l2Env) {
 
 func l2HostileKeys(t *testing.T, e *l2Env) {
 	c := e.driver(t, "")
-	keys := hostileKeys()
-	stored := make([]bool, len(keys))
-	for i, k := range keys {
-		var err error
-		if p := catch(func() { err = c.d.Set(e.ctx, k, []byte(hostileValue(i)), 0) }); p != nil {
-			t.Errorf("Set(ctx, %s, %q, 0) panicked: %v; want <nil>, or an error if the driver cannot store this key", qk(k), hostileValue(i), p)
-			continue
-		}
-		if err != nil {
-			t.Logf("Set(ctx, %s, %q, 0) = %v: the driver rejects this key", qk(k), hostileValue(i), err)
-		}
-		stored[i] = err == nil
-	}
-	get := func(k string) (got []byte, found bool, err error, p any) {
-		p = catch(func() { got, found, err = c.d.Get(e.ctx, k) })
-		return got, found, err, p
-	}
-	for i, k := range keys {
-		got, found, err, p := get(k)
-		switch {
-		case p != nil:
-			t.Errorf("Get(ctx, %s) panicked: %v; want a value, a miss or an error", qk(k), p)
-		case stored[i] && (err != nil || !found || string(got) != hostileValue(i)):
-			t.Errorf("Get(ctx, %s) = %s, %t, %v; want %q, true, <nil>: Set accepted the key, so it must be stored under its exact name, distinct from the others", qk(k), qb(got), found, err, hostileValue(i))
-		case !stored[i] && err == nil && found:
-			t.Errorf("Get(ctx, %s) = %s, true, <nil> though Set rejected the key; want a miss or an error, never another key's value", qk(k), qb(got))
-		}
-	}
-	for i, k := range keys {
-		if i%2 != 0 || !stored[i] {
-			continue
-		}
-		var (
-			deleted bool
-			err     error
-		)
-		if p := catch(func() { deleted, err = c.d.Delete(e.ctx, k) }); p != nil {
-			t.Errorf("Delete(ctx, %s) panicked: %v; want true, <nil>", qk(k), p)
-		} else if err != nil || !deleted {
-			t.Errorf("Delete(ctx, %s) = %t, %v; want true, <nil>: Set accepted the key", qk(k), deleted, err)
-		}
-	}
-	for i, k := range keys {
-		if !stored[i] {
-			continue
-		}
-		got, found, err, p := get(k)
-		switch {
-		case p != nil:
-			t.Errorf("Get(ctx, %s) panicked: %v", qk(k), p)
-		case i%2 == 0 && (err != nil || found):
-			t.Errorf("Get(ctx, %s) = %s, %t, %v after Delete(ctx, %s); want nil, false, <nil>", qk(k), qb(got), found, err, qk(k))
-		case i%2 == 1 && (err != nil || !found || string(got) != hostileValue(i)):
-			t.Errorf("Get(ctx, %s) = %s, %t, %v after deleting other hostile keys; want %q, true, <nil>: Delete must remove only its own key", qk(k), qb(got), found, err, hostileValue(i))
-		}
-	}
+	checkHostileKeys(t, keyStore{
+		what:    "driver",
+		setCall: func(k, v string) string { return fmt.Sprintf("Set(ctx, %s, %q, 0)", qk(k), v) },
+		set:     func(k, v string) error { return c.d.Set(e.ctx, k, []byte(v), 0) },
+		get: func(k string) (string, bool, string, error) {
+			got, found, err := c.d.Get(e.ctx, k)
+			return string(got), found, qb(got), err
+		},
+		del: func(k string) (bool, error) { return c.d.Delete(e.ctx, k) },
+	})
 }
 
 func l2Concurrent(t *testing.T, e *l2Env) {
