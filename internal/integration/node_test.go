@@ -1,7 +1,7 @@
 package integration_test
 
 // The instances of the coherence tests, what they read and what they must
-// read, shared by the Redis and PostgreSQL tests.
+// read, shared by the Redis, PostgreSQL and NATS tests.
 
 import (
 	"context"
