@@ -52,7 +52,13 @@ func (o *origin) handler() caddyhttp.Handler {
 // newHandler returns a handler on a fresh memory store.
 func newHandler(t *testing.T, configure func(*Handler)) *Handler {
 	t.Helper()
-	b, err := bento.New(bento.Config{Stores: map[string]*bento.Store{"main": bento.NewStore().UseL1(memory.New(memory.Options{}))}})
+	return newHandlerOn(t, bento.NewStore().UseL1(memory.New(memory.Options{})), configure)
+}
+
+// newHandlerOn returns a handler on store, closed when t ends.
+func newHandlerOn(t *testing.T, store *bento.Store, configure func(*Handler)) *Handler {
+	t.Helper()
+	b, err := bento.New(bento.Config{Stores: map[string]*bento.Store{"main": store}})
 	if err != nil {
 		t.Fatal(err)
 	}
