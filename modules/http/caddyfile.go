@@ -37,6 +37,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		surrogate_key_header <header>
 //		cache_status_name <name>
 //		hit_for_pass <duration>
+//		key_headers <header...>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive
@@ -48,6 +49,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		name := d.Val()
+		if name == "key_headers" {
+			h.KeyHeaders = append(h.KeyHeaders, d.RemainingArgs()...)
+			if len(h.KeyHeaders) == 0 {
+				return d.Errf("bento_cache: key_headers needs at least one header name")
+			}
+			continue
+		}
 		var arg string
 		if !d.Args(&arg) {
 			return d.Errf("bento_cache: %s needs a value", name)

@@ -148,7 +148,7 @@ func (h *Handler) keep(r *nethttp.Request, st state, rec *record, out *outcome) 
 	if out.status != "" && !strings.Contains(out.status, "stored") {
 		out.status += "; stored"
 	}
-	names := varyNames(rec.Header)
+	names := h.selecting(rec.Header)
 	if len(names) > 0 {
 		rec.Vary = make(map[string]string, len(names))
 		for _, n := range names {

@@ -121,7 +121,7 @@ func (h *Handler) lookup(r *nethttp.Request) state {
 	}
 	if found && (e.Value.Pass || e.Value.Status != 0) {
 		rec := e.Value
-		if rec.Pass || varyMatches(varyNames(rec.Header), rec.Vary, r) {
+		if rec.Pass || varyMatches(h.selecting(rec.Header), rec.Vary, r) {
 			st.rec = &rec
 		}
 	}
@@ -266,7 +266,7 @@ func (h *Handler) forward(w nethttp.ResponseWriter, r *nethttp.Request, next cad
 		}
 		return h.finish(w, r, out, fetchErr)
 	}
-	if err == nil && !v.Pass && v.Status != 0 && varyMatches(varyNames(v.Header), v.Vary, r) {
+	if err == nil && !v.Pass && v.Status != 0 && varyMatches(h.selecting(v.Header), v.Vary, r) {
 		return h.serve(w, r, &v, h.now(), fwd+"; collapsed")
 	}
 	if err != nil {

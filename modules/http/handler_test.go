@@ -4,6 +4,7 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/bentocache/bento"
@@ -548,5 +550,54 @@ func TestHandler_RangeStaleWhileRevalidate(t *testing.T) {
 	w = do(t, h, next, "GET", "http://example.com/range-swr")
 	if w.Code != 200 || w.Body.String() != "0123456789" || calls.Load() != 2 {
 		t.Errorf("GET after the refresh: %d %q after %d upstream calls; want 200 with the whole body after 2 (the refresh stored it)", w.Code, w.Body.String(), calls.Load())
+	}
+}
+
+// TestHandler_KeyHeaders: key_headers select variants as a Vary would,
+// also of a response that has no Vary, and a purge by URL removes them
+// all.
+func TestHandler_KeyHeaders(t *testing.T) {
+	h := newHandler(t, func(h *Handler) { h.KeyHeaders = []string{"x-tenant", "X-Tenant"} })
+	o := &origin{header: hdr("Cache-Control", "max-age=60")}
+	get := func(tenant, wantStatus string) {
+		t.Helper()
+		w := do(t, h, o.handler(), "GET", "http://example.com/page", "X-Tenant", tenant)
+		if cs := w.Header().Get("Cache-Status"); !strings.Contains(cs, wantStatus) {
+			t.Errorf("GET for tenant %q: Cache-Status = %q; want %q", tenant, cs, wantStatus)
+		}
+	}
+	get("a", "fwd=")
+	get("b", "fwd=")
+	get("a", "hit")
+	get("b", "hit")
+	if got := o.calls.Load(); got != 2 {
+		t.Errorf("GETs for tenants a, b, a, b: %d upstream calls; want 2, one per tenant", got)
+	}
+	if _, err := (Purge{URLs: []string{"http://example.com/page"}}).Run(t.Context(), h.cache); err != nil {
+		t.Fatal(err)
+	}
+	get("a", "fwd=")
+	get("b", "fwd=")
+	if got := o.calls.Load(); got != 4 {
+		t.Errorf("after a purge of the URL: %d upstream calls in all; want 4: the purge removes every tenant's response", got)
+	}
+}
+
+func TestHandler_KeyHeadersInvalid(t *testing.T) {
+	h := &Handler{KeyHeaders: []string{"X-Tenant", "bad header"}}
+	if err := h.Validate(); err == nil || !strings.Contains(err.Error(), `key_headers[1]: "bad header" is not a header name`) {
+		t.Errorf("Validate() with key_headers [X-Tenant, \"bad header\"] = %v; want an error naming key_headers[1]", err)
+	}
+}
+
+func TestHandler_KeyHeadersCaddyfile(t *testing.T) {
+	var h Handler
+	d := caddyfile.NewTestDispenser("bento_cache http {\n\tkey_headers X-Tenant Accept-Encoding\n\tkey_headers X-Device\n}")
+	if err := h.UnmarshalCaddyfile(d); err != nil || !slices.Equal(h.KeyHeaders, []string{"X-Tenant", "Accept-Encoding", "X-Device"}) {
+		t.Errorf("UnmarshalCaddyfile = %v, key_headers %q; want <nil>, [X-Tenant Accept-Encoding X-Device]", err, h.KeyHeaders)
+	}
+	err := new(Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser("bento_cache {\n\tkey_headers\n}"))
+	if err == nil || !strings.Contains(err.Error(), "key_headers needs at least one header name") {
+		t.Errorf("UnmarshalCaddyfile of a bare key_headers = %v; want an error saying it needs a header name", err)
 	}
 }

@@ -80,6 +80,19 @@ func varyNames(h nethttp.Header) []string {
 	return slices.Compact(names)
 }
 
+// selecting returns the request headers that select a variant of a
+// response with header hdr: those its Vary names and the handler's
+// key_headers, canonical, sorted and without duplicates.
+func (h *Handler) selecting(hdr nethttp.Header) []string {
+	names := varyNames(hdr)
+	if len(h.keyHeaders) == 0 {
+		return names
+	}
+	names = append(names, h.keyHeaders...)
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
 // varyMatches reports whether r selects the same variant as the request
 // that stored values were recorded from.
 func varyMatches(names []string, stored map[string]string, r *nethttp.Request) bool {

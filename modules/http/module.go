@@ -3,6 +3,8 @@ package http
 import (
 	"errors"
 	"fmt"
+	nethttp "net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,6 +77,18 @@ type Handler struct {
 	// so that concurrent requests for it go to the upstream together instead
 	// of queueing behind each other. Default: 30s.
 	HitForPass caddy.Duration `json:"hit_for_pass,omitempty"`
+
+	// Request headers that select the stored response as if every
+	// response's Vary named them: a response is stored and found once per
+	// combination of their values, for example per tenant ("X-Tenant") or
+	// per device class. The URI stays the primary key, so a purge by URL
+	// and an unsafe request's invalidation remove every such variant. To
+	// drop parts of the URI from the key (tracking parameters, say), rewrite
+	// it before bento_cache with Caddy's uri directive. Default: none.
+	KeyHeaders []string `json:"key_headers,omitempty"`
+
+	// keyHeaders are KeyHeaders, canonical, sorted, without duplicates.
+	keyHeaders []string
 
 	cache  *bento.Cache
 	policy policy
@@ -161,6 +175,12 @@ func (h *Handler) setup(logger *zap.Logger) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
+	h.keyHeaders = h.keyHeaders[:0]
+	for _, name := range h.KeyHeaders {
+		h.keyHeaders = append(h.keyHeaders, nethttp.CanonicalHeaderKey(name))
+	}
+	slices.Sort(h.keyHeaders)
+	h.keyHeaders = slices.Compact(h.keyHeaders)
 	h.policy = policy{defaultTTL: time.Duration(h.DefaultTTL), maxTTL: time.Duration(h.MaxTTL), heuristicMax: time.Duration(h.HeuristicMax)}
 	return nil
 }
@@ -181,6 +201,11 @@ func (h *Handler) Validate() error {
 	}
 	if h.SurrogateKeyHeader != "" && !validToken(h.SurrogateKeyHeader) {
 		return fmt.Errorf("http.handlers.bento_cache: surrogate_key_header: %q is not a header name", h.SurrogateKeyHeader)
+	}
+	for i, name := range h.KeyHeaders {
+		if !validToken(name) {
+			return fmt.Errorf("http.handlers.bento_cache: key_headers[%d]: %q is not a header name", i, name)
+		}
 	}
 	if h.CacheStatusName != "" && !validToken(h.CacheStatusName) {
 		return fmt.Errorf("http.handlers.bento_cache: cache_status_name: %q is not a token (RFC 9211 wants one, such as \"bento\")", h.CacheStatusName)
