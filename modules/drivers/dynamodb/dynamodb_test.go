@@ -89,6 +89,7 @@ func open(t *testing.T, client *awsdynamodb.Client, table string) *dynamodb.Driv
 }
 
 func TestDriver_L2(t *testing.T) {
+	t.Parallel()
 	client := newClient(t, nil)
 	table := newTable(t, client)
 	drivertest.L2(t, func(t *testing.T) bento.L2Driver { return open(t, client, table) },
@@ -98,6 +99,7 @@ func TestDriver_L2(t *testing.T) {
 // TestDriver_EmptyPrefix runs the suite on the root of tables of their
 // own with no prefix, where Clear on the root scans and empties the table.
 func TestDriver_EmptyPrefix(t *testing.T) {
+	t.Parallel()
 	client := newClient(t, nil)
 	drivertest.L2(t, func(t *testing.T) bento.L2Driver {
 		table := testenv.Prefix(t)
@@ -113,6 +115,7 @@ func TestDriver_EmptyPrefix(t *testing.T) {
 // TestDriver_Owned runs a few calls on a client the driver builds from its
 // options, as a driver loaded from config does.
 func TestDriver_Owned(t *testing.T) {
+	t.Parallel()
 	endpoint := testenv.DynamoDB(t)
 	table := newTable(t, newClient(t, nil))
 	dr := dynamodb.New(dynamodb.Options{Endpoint: endpoint, Region: "eu-west-1", AccessKeyID: "bento", SecretAccessKey: "bento", Table: table, Prefix: "p"})
@@ -201,6 +204,7 @@ func (r *recorder) calls(op string) []int {
 // TestDriver_GetManyChunks reads 250 keys, and a missing one, in one
 // GetMany: three BatchGetItem requests of at most 100 keys.
 func TestDriver_GetManyChunks(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	client := newClient(t, rec)
 	dr := open(t, client, newTable(t, client))
@@ -256,6 +260,7 @@ func TestDriver_GetManyChunks(t *testing.T) {
 // driver retries them. A service that never processes them makes GetMany
 // fail when its context ends.
 func TestDriver_Unprocessed(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	client := newClient(t, rec)
 	dr := open(t, client, newTable(t, client))
@@ -310,6 +315,7 @@ func TestDriver_Unprocessed(t *testing.T) {
 // which DynamoDB has not deleted yet (it deletes lazily, and an emulator
 // never): every read treats them as misses.
 func TestDriver_ExpiredNotDeleted(t *testing.T) {
+	t.Parallel()
 	client := newClient(t, nil)
 	table := newTable(t, client)
 	prefix := testenv.Prefix(t)
@@ -357,6 +363,7 @@ func TestDriver_ExpiredNotDeleted(t *testing.T) {
 // of it, the root and another prefix keep their items, and nothing scans
 // the table.
 func TestDriver_ClearNamespace(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	client := newClient(t, rec)
 	table := newTable(t, client)
@@ -404,6 +411,7 @@ func TestDriver_ClearNamespace(t *testing.T) {
 // TestDriver_ItemTooLarge sets values past DynamoDB's item limit: Set and
 // SetMany fail with ErrItemTooLarge naming the key, and write nothing.
 func TestDriver_ItemTooLarge(t *testing.T) {
+	t.Parallel()
 	client := newClient(t, nil)
 	dr := open(t, client, newTable(t, client))
 	ctx := t.Context()
@@ -424,6 +432,7 @@ func TestDriver_ItemTooLarge(t *testing.T) {
 // TestDriver_PullOnce runs concurrent Pulls of one key: exactly one gets
 // the value.
 func TestDriver_PullOnce(t *testing.T) {
+	t.Parallel()
 	client := newClient(t, nil)
 	dr := open(t, client, newTable(t, client))
 	ctx := t.Context()
@@ -454,6 +463,7 @@ func TestDriver_PullOnce(t *testing.T) {
 // is one always, and create_table creates an active table with the
 // driver's schema.
 func TestDriver_Table(t *testing.T) {
+	t.Parallel()
 	client := newClient(t, nil)
 	ctx := t.Context()
 	missing := testenv.Prefix(t)
@@ -489,6 +499,7 @@ func TestDriver_Table(t *testing.T) {
 }
 
 func TestDriver_UnmarshalCaddyfile(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, input, want string }{
 		{name: "Bare", input: `dynamodb`, want: `{}`},
 		{name: "ShortForm", input: `dynamodb cache`, want: `{"table":"cache"}`},
@@ -536,6 +547,7 @@ func TestDriver_UnmarshalCaddyfile(t *testing.T) {
 }
 
 func TestDriver_ConfigErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, l2 string
 		wantErr  []string
@@ -572,6 +584,7 @@ func TestDriver_ConfigErrors(t *testing.T) {
 // TestLoadJSON_Driver loads two stores whose L2 is the dynamodb driver on
 // a table it creates, and reads through one what the other wrote.
 func TestLoadJSON_Driver(t *testing.T) {
+	t.Parallel()
 	endpoint := testenv.DynamoDB(t)
 	client := newClient(t, nil)
 	table := testenv.Prefix(t)

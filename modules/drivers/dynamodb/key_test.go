@@ -7,6 +7,7 @@ import (
 )
 
 func TestEncodeKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ key, pk, sk string }{
 		{"app:users:42", "app", "users:42"},
 		{"app", "app", "%"},
@@ -39,6 +40,7 @@ func TestEncodeKey(t *testing.T) {
 }
 
 func TestClearRange(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		base, pk, prefix string
 		all              bool

@@ -110,7 +110,17 @@ func (c *conn) checkTable(ctx context.Context) error {
 		var missing *types.ResourceNotFoundException
 		switch {
 		case errors.As(err, &missing) && c.o.CreateTable:
-			if err := c.createTable(ctx); err != nil {
+			err := c.createTable(ctx)
+			var busy *types.LimitExceededException
+			if errors.As(err, &busy) {
+				// Too many tables being created at once in the account:
+				// try again after a pause.
+				if err := pause(ctx, attempt); err != nil {
+					return fmt.Errorf("creating table %q: %w", table, errors.Join(busy, err))
+				}
+				continue
+			}
+			if err != nil {
 				return fmt.Errorf("creating table %q: %w", table, err)
 			}
 			continue
