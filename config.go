@@ -484,6 +484,7 @@ var builtinPackages = map[string]string{
 	"bento.buses.postgres":      "github.com/bentocache/bento/modules/buses/postgres",
 	"bento.buses.nats":          "github.com/bentocache/bento/modules/buses/nats",
 	"bento.drivers.natskv":      "github.com/bentocache/bento/modules/drivers/natskv",
+	"bento.drivers.dynamodb":    "github.com/bentocache/bento/modules/drivers/dynamodb",
 	"bento.lockers.redis":       "github.com/bentocache/bento/modules/lockers/redis",
 	"bento.lockers.postgres":    "github.com/bentocache/bento/modules/lockers/postgres",
 	"bento.serializers.json":    "github.com/bentocache/bento/modules/serializers/json",

@@ -32,6 +32,15 @@ type Options struct {
 	// means exact (time.Time.Equal). The other suites ignore it.
 	ExpiresAtPrecision time.Duration
 
+	// MaxValueSize is the largest value, in bytes, that a [bento.L2Driver]
+	// stores, for a backend that bounds the size of an entry (DynamoDB's
+	// 400 KB item). Value/Large then stores a value of that size instead of
+	// 1 MiB, and checks that a value twice as large is either rejected by
+	// Set with an error or stored whole, never cut or mixed with the key's
+	// previous value. Zero means that 1 MiB values must be stored. The
+	// other suites ignore it.
+	MaxValueSize int
+
 	// Timeout bounds each subtest, the cleanups that open registered
 	// included. Past it the watchdog fails the subtest with a message that
 	// names it and cancels the context that the subtest's calls use, so a

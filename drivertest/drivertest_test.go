@@ -45,6 +45,15 @@ var children = map[string]func(t *testing.T){
 	"l2-ignores-ttl": func(t *testing.T) {
 		drivertest.L2(t, wrapL2(func(d bento.L2Driver) bento.L2Driver { return ttlIgnoringL2{d.(*mapstore.L2)} }), drivertest.Options{})
 	},
+	"l2-limit-declared": func(t *testing.T) {
+		drivertest.L2(t, wrapL2(func(d bento.L2Driver) bento.L2Driver { return limitedL2{d.(*mapstore.L2), false} }), drivertest.Options{MaxValueSize: valueLimit})
+	},
+	"l2-limit-undeclared": func(t *testing.T) {
+		drivertest.L2(t, wrapL2(func(d bento.L2Driver) bento.L2Driver { return limitedL2{d.(*mapstore.L2), false} }), drivertest.Options{})
+	},
+	"l2-limit-truncates": func(t *testing.T) {
+		drivertest.L2(t, wrapL2(func(d bento.L2Driver) bento.L2Driver { return limitedL2{d.(*mapstore.L2), true} }), drivertest.Options{MaxValueSize: valueLimit})
+	},
 	"l2-panics-on-nul": func(t *testing.T) {
 		drivertest.L2(t, wrapL2(func(d bento.L2Driver) bento.L2Driver { return nulPanickingL2{d.(*mapstore.L2)} }), drivertest.Options{})
 	},
@@ -143,6 +152,23 @@ func TestSuites_CatchBrokenDrivers(t *testing.T) {
 				`Get(ctx, "short") still found`,
 				`Get(ctx, "a") still found`,
 			},
+		},
+		{
+			child: "l2-limit-declared",
+			pass:  true,
+			ok:    []string{"Value/Large", "InNamespace/Value/Large", "Set/Get"},
+		},
+		{
+			child:  "l2-limit-undeclared",
+			fail:   []string{"Value/Large", "InNamespace/Value/Large"},
+			ok:     []string{"Set/Get", "Value/AllBytes"},
+			output: []string{"value too large"},
+		},
+		{
+			child:  "l2-limit-truncates",
+			fail:   []string{"Value/Large", "InNamespace/Value/Large"},
+			ok:     []string{"Set/Get", "Value/AllBytes"},
+			output: []string{"a value past Options.MaxValueSize (1024) is stored whole or rejected, never cut"},
 		},
 		{
 			child: "l2-panics-on-nul",
@@ -368,6 +394,30 @@ func (d ttlIgnoringL2) Set(ctx context.Context, key string, value []byte, _ time
 
 func (d ttlIgnoringL2) SetMany(ctx context.Context, entries []bento.KeyValue, _ time.Duration) error {
 	return d.L2.SetMany(ctx, entries, 0)
+}
+
+// valueLimit is the largest value that limitedL2 stores.
+const valueLimit = 1 << 10
+
+// limitedL2 rejects values past valueLimit, or with truncate keeps their
+// first valueLimit bytes without a word.
+type limitedL2 struct {
+	*mapstore.L2
+	truncate bool
+}
+
+func (d limitedL2) Namespace(n string) bento.L2Driver {
+	return limitedL2{d.L2.Namespace(n).(*mapstore.L2), d.truncate}
+}
+
+func (d limitedL2) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if len(value) > valueLimit {
+		if !d.truncate {
+			return fmt.Errorf("value too large: %d bytes, at most %d", len(value), valueLimit)
+		}
+		value = value[:valueLimit]
+	}
+	return d.L2.Set(ctx, key, value, ttl)
 }
 
 // nulPanickingL2 panics on a key with a NUL byte.

@@ -311,9 +311,28 @@ func l2ValueEmpty(t *testing.T, e *l2Env) {
 
 func l2ValueLarge(t *testing.T, e *l2Env) {
 	c := e.driver(t, "")
-	v := largeBytes(1 << 20)
-	c.set("k", v, 0)
-	c.get("k", v, "a 1 MiB value must come back whole")
+	if e.o.MaxValueSize <= 0 {
+		v := largeBytes(1 << 20)
+		c.set("k", v, 0)
+		c.get("k", v, "a 1 MiB value must come back whole")
+	} else {
+		v := largeBytes(e.o.MaxValueSize)
+		c.set("k", v, 0)
+		c.get("k", v, fmt.Sprintf("a value of Options.MaxValueSize = %d bytes must come back whole", e.o.MaxValueSize))
+		over := largeBytes(2 * e.o.MaxValueSize)
+		over[0] ^= 0xff // not a prefix of v
+		err := c.d.Set(e.ctx, "k", over, 0)
+		got, found, gerr := c.d.Get(e.ctx, "k")
+		switch {
+		case gerr != nil || !found:
+		case err == nil && !bytes.Equal(got, over):
+			t.Errorf("%sGet(ctx, \"k\") = %s (%d bytes) after Set(ctx, \"k\", <%d bytes>, 0) = <nil>; want the value set: a value past Options.MaxValueSize (%d) is stored whole or rejected, never cut",
+				c.name, qb(got), len(got), len(over), e.o.MaxValueSize)
+		case err != nil && !bytes.Equal(got, v):
+			t.Errorf("%sGet(ctx, \"k\") = %s (%d bytes) after Set(ctx, \"k\", <%d bytes>, 0) = %v; want the previous value or a miss: a rejected Set must not leave part of its value",
+				c.name, qb(got), len(got), len(over), err)
+		}
+	}
 	c.setS("k", "small", 0)
 	c.getS("k", "small", "a small value must replace a large one entirely")
 }

@@ -60,7 +60,7 @@ var moduleIDs = []string{
 	"bento",
 	"admin.api.bento",
 	"bento.drivers.memory", "bento.drivers.redis", "bento.drivers.file", "bento.drivers.database",
-	"bento.drivers.natskv",
+	"bento.drivers.natskv", "bento.drivers.dynamodb",
 	"bento.adapters.postgres", "bento.adapters.mysql", "bento.adapters.sqlite",
 	"bento.buses.memory", "bento.buses.redis", "bento.buses.postgres", "bento.buses.nats",
 	"bento.lockers.redis", "bento.lockers.postgres",

@@ -29,6 +29,7 @@ var Packages = []string{
 	"modules/drivers/file",
 	"modules/drivers/database",
 	"modules/drivers/natskv",
+	"modules/drivers/dynamodb",
 	"modules/adapters/postgres",
 	"modules/adapters/mysql",
 	"modules/adapters/sqlite",

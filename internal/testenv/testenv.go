@@ -1,7 +1,8 @@
 // Package testenv gives bento's tests the addresses of the real servers they
 // run against, read from environment variables with the local defaults.
 //
-// A test asks for a server with [Redis], [Postgres], [MySQL] or [NATS]. When the
+// A test asks for a server with [Redis], [Postgres], [MySQL], [NATS] or
+// [DynamoDB]. When the
 // server does not answer, the test is skipped with a message naming the
 // variable to set — or, with BENTO_REQUIRE_SERVICES=1 (as CI sets), it fails:
 // a missing server must never turn a CI run green by skipping.
@@ -20,17 +21,21 @@ import (
 
 // The variables and their defaults.
 const (
-	RedisVar      = "BENTO_REDIS_ADDR"
-	PostgresVar   = "BENTO_POSTGRES_DSN"
-	MySQLVar      = "BENTO_MYSQL_DSN"
-	NATSVar       = "BENTO_NATS_URL"
-	RequireVar    = "BENTO_REQUIRE_SERVICES"
-	RedisDefault  = "127.0.0.1:6379"
-	PgDefault     = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	MySQLDefault  = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
-	NATSDefault   = "nats://127.0.0.1:4222"
-	dialTimeout   = 3 * time.Second
-	requiredValue = "1"
+	RedisVar     = "BENTO_REDIS_ADDR"
+	PostgresVar  = "BENTO_POSTGRES_DSN"
+	MySQLVar     = "BENTO_MYSQL_DSN"
+	NATSVar      = "BENTO_NATS_URL"
+	DynamoDBVar  = "BENTO_DYNAMODB_ENDPOINT"
+	RequireVar   = "BENTO_REQUIRE_SERVICES"
+	RedisDefault = "127.0.0.1:6379"
+	PgDefault    = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	MySQLDefault = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
+	NATSDefault  = "nats://127.0.0.1:4222"
+	// DynamoDBDefault is where .ci/run starts dynalite, a DynamoDB
+	// emulator.
+	DynamoDBDefault = "http://127.0.0.1:4567"
+	dialTimeout     = 3 * time.Second
+	requiredValue   = "1"
 )
 
 // Required reports whether missing servers fail tests instead of skipping
@@ -49,14 +54,7 @@ func Redis(t testing.TB) string {
 func Postgres(t testing.TB) string {
 	t.Helper()
 	dsn := lookup(PostgresVar, PgDefault)
-	host := "127.0.0.1:5432"
-	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
-		host = u.Host
-		if u.Port() == "" {
-			host = net.JoinHostPort(u.Hostname(), "5432")
-		}
-	}
-	reachable(t, PostgresVar, host)
+	reachable(t, PostgresVar, hostOf(dsn, "127.0.0.1", "5432"))
 	return dsn
 }
 
@@ -80,15 +78,34 @@ func MySQL(t testing.TB) string {
 func NATS(t testing.TB) string {
 	t.Helper()
 	u := lookup(NATSVar, NATSDefault)
-	host := "127.0.0.1:4222"
-	if p, err := url.Parse(u); err == nil && p.Host != "" {
-		host = p.Host
-		if p.Port() == "" {
-			host = net.JoinHostPort(p.Hostname(), "4222")
-		}
-	}
-	reachable(t, NATSVar, host)
+	reachable(t, NATSVar, hostOf(u, "127.0.0.1", "4222"))
 	return u
+}
+
+// DynamoDB returns the endpoint URL of a DynamoDB service, a local
+// emulator (dynalite) by default, or skips (or fails) t.
+func DynamoDB(t testing.TB) string {
+	t.Helper()
+	u := lookup(DynamoDBVar, DynamoDBDefault)
+	port := "80"
+	if strings.HasPrefix(u, "https:") {
+		port = "443"
+	}
+	reachable(t, DynamoDBVar, hostOf(u, "127.0.0.1", port))
+	return u
+}
+
+// hostOf returns the "host:port" of the URL rawURL, with port when it has
+// none, or host and port when it is not a URL with a host.
+func hostOf(rawURL, host, port string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return net.JoinHostPort(host, port)
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), port)
+	}
+	return u.Host
 }
 
 // NATSAddr returns the "host:port" of the NATS server of [NATS], for a

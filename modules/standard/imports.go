@@ -14,6 +14,7 @@ import (
 	_ "github.com/bentocache/bento/modules/buses/postgres"
 	_ "github.com/bentocache/bento/modules/buses/redis"
 	_ "github.com/bentocache/bento/modules/drivers/database"
+	_ "github.com/bentocache/bento/modules/drivers/dynamodb"
 	_ "github.com/bentocache/bento/modules/drivers/file"
 	_ "github.com/bentocache/bento/modules/drivers/memory"
 	_ "github.com/bentocache/bento/modules/drivers/natskv"
