@@ -117,7 +117,8 @@ func (c *Cache) publish(_ context.Context, kind wire.Kind, keys ...string) {
 func visible(keys []string) []string {
 	var out []string
 	for _, k := range keys {
-		if _, internal := isTagKey(k); !internal {
+		_, internal := isTagKey(k)
+		if _, bc := isBCTagKey(k); !internal && !bc {
 			out = append(out, k)
 		}
 	}
@@ -220,6 +221,10 @@ func (bl *busLink) receive(payload []byte) {
 		at := st.notAfterSkew(m.Time, now)
 		keys := make([]string, 0, len(m.Keys))
 		for _, k := range m.Keys {
+			if tag, ok := isBCTagKey(k); ok && st.opts.compat {
+				c.bcTagChanged(tag)
+				continue
+			}
 			if tag, ok := isTagKey(k); ok {
 				c.applyTag(tag, m.Kind, at)
 				// Entries written here after the message must outlive it, even

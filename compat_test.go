@@ -10,6 +10,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/bcwire"
+	"github.com/bentocache/bento/internal/mapstore"
 	busmem "github.com/bentocache/bento/modules/buses/memory"
 	"github.com/bentocache/bento/modules/drivers/memory"
 )
@@ -196,6 +197,74 @@ func TestBentoCacheCompat_Config(t *testing.T) {
 			if got := node.took(); len(got) != 1 || got[0].Namespace != "bentocache" {
 				t.Errorf("with %s, BentoCache received %+v; want one message on namespace bentocache", cfg, got)
 			}
+		})
+	}
+}
+
+// TestBentoCacheCompat_Tags: under BentoCacheCompat a store honours
+// BentoCache's tag records — re-reading one when BentoCache announces it —
+// and writes them for its own tag invalidations, announcing them on the
+// bus. Without the option, neither happens.
+func TestBentoCacheCompat_Tags(t *testing.T) {
+	for _, compat := range []bool{true, false} {
+		name := "Compat"
+		if !compat {
+			name = "Without"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hub, l2 := busmem.NewHub(), mapstore.NewL2(mapstore.L2Options{})
+				node := newNodeBus(t, hub)
+				opts := []bento.Option{bento.Prefix("bentocache"), bento.TTL(time.Hour), bento.Grace(time.Hour)}
+				if compat {
+					opts = append(opts, bento.BentoCacheCompat())
+				}
+				p := startPeer(t, "go", bento.NewStore(opts...).
+					UseL1(memory.New(memory.Options{})).UseL2(l2).UseBus(busmem.New(busmem.Options{Hub: hub})))
+				defer p.b.Close()
+				// BentoCache's own writes to the shared L2: its records are
+				// ordinary entries, in the envelope both write.
+				nodeL2 := startPeer(t, "node", bento.NewStore(bento.Prefix("bentocache")).UseL2(l2))
+				defer nodeL2.b.Close()
+				ctx := t.Context()
+
+				p.mustSet(t, "users", "a", "va", bento.Tags("x"))
+				if r := p.read(t, "users", "a"); !r.found || r.graced {
+					t.Fatalf("Get(users, a) after Set = %s; want fresh", r)
+				}
+				time.Sleep(2 * time.Millisecond)
+				if err := nodeL2.cache("users").Set(ctx, "___bc:t:x", time.Now().UnixMilli(), bento.TTL(240*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				node.publish(t, bcwire.TypeSet, "bentocache:users", "___bc:t:x")
+				if r := p.read(t, "users", "a", bento.Grace(time.Hour)); !r.found || r.graced != compat {
+					t.Errorf("Get(users, a) after BentoCache invalidated tag x = %s; want found, graced %t", r, compat)
+				}
+
+				p.mustSet(t, "", "b", "vb", bento.Tags("y"))
+				time.Sleep(2 * time.Millisecond)
+				node.took()
+				b, _, err := bento.GetEntry[string](ctx, p.cache(""), "b")
+				if err != nil {
+					t.Fatal(err)
+				}
+				created := b.CreatedAt.UnixMilli()
+				if err := p.b.Default().DeleteByTag(ctx, "y"); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				at, found, err := bento.Get[int64](ctx, nodeL2.cache(""), "___bc:t:y")
+				if err != nil || found != compat || (compat && at < created) {
+					t.Errorf("BentoCache's record of tag y after DeleteByTag(y) = %d, %t, %v; want found %t, at or after b's creation, %d", at, found, err, compat, created)
+				}
+				announced := false
+				for _, m := range node.took() {
+					announced = announced || (m.Type == bcwire.TypeSet && m.Namespace == "bentocache" && slices.Equal(m.Keys, []string{"___bc:t:y"}))
+				}
+				if announced != compat {
+					t.Errorf("BentoCache heard a set of ___bc:t:y after DeleteByTag(y): %t; want %t", announced, compat)
+				}
+			})
 		})
 	}
 }

@@ -439,8 +439,9 @@ func MaxClockSkew(d time.Duration) Option {
 // so that bento and BentoCache services that share one L2 and one Redis bus
 // drop or make stale each other's L1 copies. The two sides must agree on the
 // store name, the [Prefix] (BentoCache's default is "bentocache", bento's
-// "bento") and the serializer (JSON). Tag invalidations do not cross yet; see
-// docs/bentocache.md. Store or manager scope.
+// "bento") and the serializer (JSON). Tag invalidations cross as
+// BentoCache's tag records, in which a DeleteByTag is a soft invalidation;
+// see docs/bentocache.md. Store or manager scope.
 func BentoCacheCompat() Option {
 	return Option{kind: optCompat}
 }

@@ -148,10 +148,13 @@ func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
 	if c.tagKnown(ts, now) {
 		return ts
 	}
-	var raw []byte
+	var raw, bcRaw []byte
 	var found bool
 	ok, err := c.l2Call(ctx, o, "get", tagKeyPrefix+tag, func() (err error) {
-		raw, found, err = c.l2.Get(ctx, tagKeyPrefix+tag)
+		if raw, found, err = c.l2.Get(ctx, tagKeyPrefix+tag); err != nil || !c.st.opts.compat {
+			return err
+		}
+		bcRaw, _, err = c.l2.Get(ctx, bcTagKeyPrefix+tag)
 		return err
 	})
 	if !ok {
@@ -164,6 +167,9 @@ func (c *Cache) tag(ctx context.Context, o *options, tag string) *tagState {
 	}
 	if found {
 		c.mergeTagRecord(ts, tag, raw, now)
+	}
+	if bcRaw != nil {
+		c.mergeBCTagRecord(ts, tag, bcRaw, now)
 	}
 	ts.loadedAt.Store(now)
 	return ts
@@ -210,6 +216,11 @@ func (c *Cache) loadTags(ctx context.Context, o *options, tags []string) {
 	if len(need) < 2 {
 		return
 	}
+	if c.st.opts.compat { // BentoCache's records after bento's
+		for _, t := range need {
+			keys = append(keys, bcTagKeyPrefix+t)
+		}
+	}
 	var values [][]byte
 	// Named by a tag key, so that a failure stays out of events as every
 	// tag-record failure does.
@@ -223,6 +234,9 @@ func (c *Cache) loadTags(ctx context.Context, o *options, tags []string) {
 		ts := c.tags.state(t)
 		if values[i] != nil {
 			c.mergeTagRecord(ts, t, values[i], now)
+		}
+		if j := len(need) + i; j < len(values) && values[j] != nil {
+			c.mergeBCTagRecord(ts, t, values[j], now)
 		}
 		ts.loadedAt.Store(now)
 	}
@@ -298,6 +312,9 @@ func (c *Cache) invalidateTags(ctx context.Context, tags []string, kind wire.Kin
 		}
 	}
 	c.publish(ctx, kind, keys...)
+	if c.st.opts.compat {
+		errs = append(errs, c.writeBCTagRecords(ctx, o, tags, now))
+	}
 	return errors.Join(errs...)
 }
 
