@@ -70,7 +70,15 @@ func lockOrWait[T any](ctx context.Context, c *Cache, key string, o *options) (*
 			c.emit(Event{Kind: EventError, Key: key, Err: err})
 			return nil, nil, nil
 		case lock != nil:
-			return hold(c, lock), nil, nil
+			held := hold(c, lock)
+			// The last holder may have written the value and let go of the
+			// lock between this caller's last look at L2 and this Acquire:
+			// look again before running the factory a second time.
+			if e, state, err := fromL2[T](ctx, c, o, key, c.st.b.now()); err == nil && e != nil && state == stateFresh {
+				held.release()
+				return nil, e, nil
+			}
+			return held, nil, nil
 		}
 		select {
 		case <-changed:

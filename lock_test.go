@@ -75,3 +75,52 @@ func TestLocker_NeedsL2(t *testing.T) {
 		t.Fatal("New with a locker and no L2 succeeded; want an error")
 	}
 }
+
+// finishedLocker is a cluster-wide lock whose last holder, on another
+// instance, wrote its value and let go just before this instance's Acquire:
+// before granting the lock, Acquire runs wrote, which writes that value.
+type finishedLocker struct {
+	wrote    func()
+	released atomic.Int32
+}
+
+func (f *finishedLocker) Acquire(context.Context, string) (bento.Lock, error) {
+	f.wrote()
+	return finishedLock{f}, nil
+}
+func (*finishedLocker) Disconnect() error { return nil }
+
+type finishedLock struct{ f *finishedLocker }
+
+func (finishedLock) Lease() time.Duration          { return time.Minute }
+func (finishedLock) Refresh(context.Context) error { return nil }
+func (l finishedLock) Release(context.Context) error {
+	l.f.released.Add(1)
+	return nil
+}
+
+// TestLocker_LooksAtL2AfterAcquiring: a caller that gets the lock after
+// the last holder wrote the value and let go — between its own look at L2
+// and its Acquire — serves that value instead of running its factory again,
+// and lets go of the lock.
+func TestLocker_LooksAtL2AfterAcquiring(t *testing.T) {
+	l2 := mapstore.NewL2(mapstore.L2Options{})
+	other := newBento(t, bento.NewStore().UseL2(l2)) // the last holder's instance
+	locker := &finishedLocker{wrote: func() {
+		if err := other.Default().Set(context.Background(), "k", "theirs"); err != nil {
+			t.Error(err)
+		}
+	}}
+	b := newBento(t, bento.NewStore().UseL1(memory.New(memory.Options{})).UseL2(l2).UseLocker(locker))
+	var runs atomic.Int32
+	v, err := bento.GetOrSet(t.Context(), b.Default(), "k", func(context.Context, *bento.FactoryContext[string]) (string, error) {
+		runs.Add(1)
+		return "mine", nil
+	})
+	if err != nil || v != "theirs" || runs.Load() != 0 {
+		t.Errorf("GetOrSet after the last holder wrote and let go = %q, %v with %d factory runs; want %q, <nil> with none", v, err, runs.Load(), "theirs")
+	}
+	if n := locker.released.Load(); n != 1 {
+		t.Errorf("the lock was released %d times; want once", n)
+	}
+}
