@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/bentocache/bento/internal/bcwire"
 	"github.com/bentocache/bento/internal/wire"
 )
 
@@ -34,25 +35,48 @@ type busLink struct {
 	bus     Bus
 	channel string
 	id      string // this instance's node id; its own messages are ignored
+	codec   busCodec
 	out     outbox
 
 	subscribed bool // start subscribed (for abort)
 }
 
 func newBusLink(st *store, bus Bus) *busLink {
-	channel := st.opts.busChannel
-	if channel == "" {
-		channel = "bento.bus:" + st.opts.prefix + ":" + st.name
+	bl := &busLink{
+		st:  st,
+		bus: bus,
+		out: outbox{max: st.opts.retryQueueSize, wake: make(chan struct{}, 1)},
 	}
-	var id [8]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
-	return &busLink{
-		st:      st,
-		bus:     bus,
-		channel: channel,
-		id:      hex.EncodeToString(id[:]),
-		out:     outbox{max: st.opts.retryQueueSize, wake: make(chan struct{}, 1)},
+	if st.opts.compat {
+		bl.channel, bl.id, bl.codec = bcwire.Channel(st.name), bcwire.NewBusID(), bentoCacheCodec{prefix: st.opts.prefix, now: func() int64 { return st.b.now() }}
+	} else {
+		var id [8]byte
+		_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+		bl.channel, bl.id, bl.codec = "bento.bus:"+st.opts.prefix+":"+st.name, hex.EncodeToString(id[:]), wireCodec{}
 	}
+	if st.opts.busChannel != "" {
+		bl.channel = st.opts.busChannel
+	}
+	return bl
+}
+
+// busCodec turns the store's bus messages into payloads on its channel, and
+// payloads from the channel back into messages.
+type busCodec interface {
+	encode(m *wire.Message) ([]byte, error)
+	// decode returns ok false, without an error, for a well-formed payload
+	// that is not for this store (a foreign namespace).
+	decode(payload []byte) (m wire.Message, ok bool, err error)
+}
+
+// wireCodec is bento's own bus encoding (internal/wire).
+type wireCodec struct{}
+
+func (wireCodec) encode(m *wire.Message) ([]byte, error) { return m.AppendBinary(nil) }
+
+func (wireCodec) decode(payload []byte) (wire.Message, bool, error) {
+	m, err := wire.Decode(payload)
+	return m, err == nil, err
 }
 
 func (bl *busLink) start() error {
@@ -126,7 +150,7 @@ func (bl *busLink) flush(ctx context.Context) {
 		if !ok {
 			return
 		}
-		payload, err := b.msg.AppendBinary(nil)
+		payload, err := bl.codec.encode(&b.msg)
 		if err != nil {
 			bl.st.logger.Error("bus message not encodable; dropped", zap.String("namespace", b.msg.Namespace), zap.Error(err))
 			bl.out.done(b)
@@ -180,13 +204,13 @@ func (bl *busLink) reconnected() {
 // receive applies a message from the bus.
 func (bl *busLink) receive(payload []byte) {
 	st := bl.st
-	m, err := wire.Decode(payload)
+	m, ok, err := bl.codec.decode(payload)
 	if err != nil {
 		st.stats.busIn[1].Add(1)
 		st.logger.Warn("malformed bus message dropped", zap.String("channel", bl.channel), zap.Error(err))
 		return
 	}
-	if m.Sender == bl.id {
+	if !ok || m.Sender == bl.id {
 		return
 	}
 	c := st.cache(m.Namespace)

@@ -116,6 +116,10 @@ type OptionsConfig struct {
 	// The largest random extra added to each written TTL, so that keys
 	// written together do not expire together. Default: off.
 	Jitter *caddy.Duration `json:"jitter,omitempty"`
+	// Speak BentoCache's bus format on BentoCache's channel
+	// ("bentocache.notifications:<store name>"), so that bento and
+	// BentoCache services share one L2 and one Redis bus. Default: false.
+	BentoCacheCompat *bool `json:"bentocache_compat,omitempty"`
 }
 
 // Validate reports a value that no store accepts, naming its JSON field.
@@ -159,6 +163,9 @@ func (oc *OptionsConfig) options() []Option {
 	}
 	if oc.BusChannel != "" {
 		opts = append(opts, BusChannel(oc.BusChannel))
+	}
+	if oc.BentoCacheCompat != nil && *oc.BentoCacheCompat {
+		opts = append(opts, BentoCacheCompat())
 	}
 	if oc.RetryQueueSize != nil || oc.RetryInterval != nil {
 		size, interval := 0, time.Duration(0)

@@ -69,7 +69,7 @@ func TestLoadJSON(t *testing.T) {
 // TestLoadJSON_Errors: a config error names the JSON path of what was wrong
 // as the user wrote it, says each prefix once and reads as English.
 func TestLoadJSON_Errors(t *testing.T) {
-	const storeFields = "bus, bus_channel, eager_refresh, grace, grace_backoff, hard_timeout, jitter, l1, l2, l2_circuit_breaker, l2_recovery_queue, lock_timeout, locker, max_clock_skew, prefix, retry_interval, retry_queue_size, serializer, suppress_l2_errors, timeout, ttl"
+	const storeFields = "bentocache_compat, bus, bus_channel, eager_refresh, grace, grace_backoff, hard_timeout, jitter, l1, l2, l2_circuit_breaker, l2_recovery_queue, lock_timeout, locker, max_clock_skew, prefix, retry_interval, retry_queue_size, serializer, suppress_l2_errors, timeout, ttl"
 	tests := []struct {
 		name, json string
 		want       string // the whole message

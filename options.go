@@ -66,6 +66,7 @@ const (
 	optRetryQueue
 	optClockSkew
 	optL2Recovery
+	optCompat
 )
 
 // optionNames are the names errors give the options.
@@ -91,6 +92,7 @@ var optionNames = [...]string{
 	optRetryQueue:     "RetryQueue",
 	optClockSkew:      "MaxClockSkew",
 	optL2Recovery:     "L2RecoveryQueue",
+	optCompat:         "BentoCacheCompat",
 }
 
 // apply sets opt in o; an invalid value records o's first error instead.
@@ -173,6 +175,8 @@ func (opt Option) apply(o *options) {
 			return
 		}
 		o.recoveryQueue = opt.n
+	case optCompat:
+		o.compat = true
 	}
 }
 
@@ -203,7 +207,8 @@ type options struct {
 	retryQueueSize int           // 0: unbounded; < 0: no retry queue
 	retryInterval  time.Duration
 	clockSkew      time.Duration
-	recoveryQueue  int // 0: no recovery queue
+	recoveryQueue  int  // 0: no recovery queue
+	compat         bool // BentoCache's bus format and channel
 
 	err         error  // the first invalid option
 	storeScoped string // the last store-scope option applied, for call-level checks
@@ -425,6 +430,19 @@ func RetryQueue(max int, interval time.Duration) Option {
 // Default: [DefaultMaxClockSkew] (5s). Store or manager scope.
 func MaxClockSkew(d time.Duration) Option {
 	return Option{kind: optClockSkew, d: d}
+}
+
+// BentoCacheCompat makes the store speak BentoCache's bus: it publishes and
+// accepts the messages of BentoCache 1.6 (@boringnode/bus, BentoCache's
+// binary encoding) on BentoCache's channel,
+// "bentocache.notifications:<store name>" unless [BusChannel] names another,
+// so that bento and BentoCache services that share one L2 and one Redis bus
+// drop or make stale each other's L1 copies. The two sides must agree on the
+// store name, the [Prefix] (BentoCache's default is "bentocache", bento's
+// "bento") and the serializer (JSON). Tag invalidations do not cross yet; see
+// docs/bentocache.md. Store or manager scope.
+func BentoCacheCompat() Option {
+	return Option{kind: optCompat}
 }
 
 // L2RecoveryQueue bounds the L2 writes and deletes that a store keeps when

@@ -173,6 +173,20 @@ func parseModule(d *cfile.Dispenser, namespace, key string, warnings *[]caddycon
 // parseOption parses one store option line into oc.
 func parseOption(d *cfile.Dispenser, oc *bento.OptionsConfig) error {
 	name := d.Val()
+	if name == "bentocache_compat" { // a flag: "bentocache_compat [true|false]"
+		on := true
+		if d.NextArg() {
+			var err error
+			if on, err = strconv.ParseBool(d.Val()); err != nil {
+				return d.Errf("%s: want true or false, or nothing, got %s", name, abridge.Quote(d.Val()))
+			}
+			if d.NextArg() {
+				return d.Errf("%s takes at most one value, got more", name)
+			}
+		}
+		oc.BentoCacheCompat = &on
+		return nil
+	}
 	var arg string
 	if !d.Args(&arg) {
 		return d.Errf("%s needs a value", name)

@@ -49,6 +49,7 @@ func TestCaddyfile_RoundTrip(t *testing.T) {
 			jitter 1m
 			max_clock_skew 2s
 			l2_recovery_queue 500
+			bentocache_compat
 			l1 memory {
 				max_items 1000
 				max_size 64MiB
@@ -66,7 +67,7 @@ func TestCaddyfile_RoundTrip(t *testing.T) {
 		t.Fatalf("adapt = %v", err)
 	}
 	for _, want := range []string{`"default":"main"`, `"ttl":3600000000000`, `"driver":"memory"`, `"max_size":67108864`, `"bus":"memory"`, `"serializer":"msgpack"`, `"prefix":"app"`,
-		`"eager_refresh":0.8`, `"jitter":60000000000`, `"max_clock_skew":2000000000`, `"l2_recovery_queue":500`} {
+		`"eager_refresh":0.8`, `"jitter":60000000000`, `"max_clock_skew":2000000000`, `"l2_recovery_queue":500`, `"bentocache_compat":true`} {
 		if !strings.Contains(string(app), want) {
 			t.Errorf("adapted JSON %s lacks %s", app, want)
 		}
@@ -117,6 +118,8 @@ func TestCaddyfile_Errors(t *testing.T) {
 			[]string{"Caddyfile:5", "max_entry_size", `"-1KiB"`}},
 		{"LongValue", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\tttl " + strings.Repeat("9", 1<<20) + "\n\t\t}\n\t}\n}\n",
 			[]string{"Caddyfile:5", "ttl: invalid duration", "… (1048576 bytes)"}},
+		{"BadCompat", "{\n\tbento {\n\t\tstore s {\n\t\t\tl1 memory\n\t\t\tbentocache_compat yes please\n\t\t}\n\t}\n}\n",
+			[]string{"Caddyfile:5", `bentocache_compat: want true or false, or nothing, got "yes"`}},
 		{"BadReadOnly", "{\n\tbento {\n\t\tadmin_read_only maybe\n\t\tstore s {\n\t\t\tl1 memory\n\t\t}\n\t}\n}\n",
 			[]string{"Caddyfile:3", `admin_read_only: want true, false or nothing, got "maybe"`}},
 	}

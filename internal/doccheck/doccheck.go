@@ -128,6 +128,8 @@ var imports = map[string]string{
 	"memory":     "github.com/bentocache/bento/modules/drivers/memory",
 	"pgxpool":    "github.com/jackc/pgx/v5/pgxpool",
 	"rand":       "crypto/rand",
+	"redis":      "github.com/bentocache/bento/modules/drivers/redis",
+	"redisbus":   "github.com/bentocache/bento/modules/buses/redis",
 	"sql":        "database/sql",
 	"strings":    "strings",
 	"sync":       "sync",

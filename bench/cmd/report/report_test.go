@@ -315,6 +315,44 @@ replace github.com/bentocache/bento => ./no-such-dir
 	wellFormed(t, "l1hit.svg", svg)
 }
 
+// TestRunKeepsHTTPSection checks that a new page keeps the section
+// bench/http/run wrote into the old one, and has a placeholder for it
+// before its first run.
+func TestRunKeepsHTTPSection(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "go.txt")
+	if err := os.WriteFile(in, []byte(goOutput), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "page.md")
+	gomod := filepath.Join(dir, "go.mod")
+	if err := run(out, dir, gomod, "auto", nil, []string{in}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, string(page), httpBegin+"\n## HTTP cache (bento_cache)\n\n*Not measured: ", httpEnd+"\n\n## Other benchmarks")
+
+	section := httpBegin + "\n## HTTP cache (bento_cache)\n\n| body | site |\n|---|---|\n| 1 KiB | respond |\n" + httpEnd
+	old := strings.Replace(string(page), keptHTTP(string(page)), section, 1)
+	if err := os.WriteFile(out, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(out, dir, gomod, "auto", nil, []string{in}); err != nil {
+		t.Fatal(err)
+	}
+	page, err = os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, string(page), "## Memory", section+"\n\n## Other benchmarks")
+	if strings.Contains(string(page), "*Not measured: `bench/http/run") {
+		t.Error("the page has the placeholder beside the kept section")
+	}
+}
+
 func TestRunRefusesEmptyInput(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "go.txt")
