@@ -55,8 +55,7 @@ const freshnessSlack = 5 * time.Second
 // whole wait. It shows that the Compat checks can fail, and that what makes
 // them pass is the bus, not L1 expiry or a read that goes past L1.
 //
-// Tag invalidations are left out: BentoCache's tag records are not
-// compatible yet.
+// DeleteByTag is skipped: BentoCache's tag records are not compatible yet.
 func TestBentoCache(t *testing.T) {
 	t.Parallel()
 	addr := testenv.Redis(t)
@@ -175,6 +174,9 @@ func bcChecks() []bcCheck {
 			bcSeed(t, writer, reader, seed{key: ns, value: "root"}, seed{ns: ns, key: "k", value: "ns"})
 			writer.clear(t, "")
 			expect(t, []side{reader}, fmt.Sprintf("%s: Default().Clear(ctx)", writer), missing("", ns), missing(ns, "k"))
+		}},
+		{"DeleteByTag", func(t *testing.T, _, _ side, _ string) {
+			t.Skip("tag invalidations do not cross yet: bento's tag records and BentoCache's (prefix:___bc:t:tag) are different entries; see docs/bentocache.md")
 		}},
 	}
 }
@@ -377,7 +379,7 @@ func bcNode(t *testing.T) string {
 		t.Helper()
 		msg := fmt.Sprintf(format, args...)
 		if testenv.Required() {
-			t.Fatalf("%s and %s=1", msg, testenv.RequireVar)
+			t.Fatalf("%s=1 and %s", testenv.RequireVar, msg)
 		}
 		t.Skipf("%s; %s=1 fails instead", msg, testenv.RequireVar)
 	}
