@@ -35,15 +35,21 @@ type node struct {
 	last map[string]bento.Event // the last hit or miss, by namespace and key
 }
 
-// newNode builds a node on the store that store defines, closed when t
-// ends. The store's drivers log with the logger they are given, as the
-// manager does.
+// newNode builds a node on the store that store defines, named "main",
+// closed when t ends. The store's drivers log with the logger they are
+// given, as the manager does.
 func newNode(t *testing.T, name string, store func(logger *zap.Logger) *bento.Store) *node {
+	t.Helper()
+	return newStoreNode(t, name, "main", store)
+}
+
+// newStoreNode is [newNode] with the store named storeName.
+func newStoreNode(t *testing.T, name, storeName string, store func(logger *zap.Logger) *bento.Store) *node {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
 	logger := zap.New(core).Named(name)
 	n := &node{name: name, logs: logs, last: make(map[string]bento.Event)}
-	m, err := bento.New(bento.Config{Stores: map[string]*bento.Store{"main": store(logger)}, Logger: logger})
+	m, err := bento.New(bento.Config{Stores: map[string]*bento.Store{storeName: store(logger)}, Logger: logger})
 	if err != nil {
 		t.Fatalf("%s: bento.New = %v; want <nil>", name, err)
 	}
@@ -56,6 +62,8 @@ func newNode(t *testing.T, name string, store func(logger *zap.Logger) *bento.St
 	n.m = m
 	return n
 }
+
+func (n *node) String() string { return n.name }
 
 func (n *node) record(e bento.Event) {
 	if e.Kind != bento.EventHit && e.Kind != bento.EventMiss {
@@ -76,10 +84,11 @@ func (n *node) cache(ns string) *bento.Cache {
 
 // reading is what one Get returned, and where it was found.
 type reading struct {
-	value  string
-	found  bool
-	layer  bento.Layer
-	graced bool
+	value   string
+	found   bool
+	layer   bento.Layer
+	graced  bool
+	staleAt time.Time // when the value stops being fresh, where the reader says
 }
 
 func (r reading) String() string {
@@ -112,6 +121,7 @@ type want struct {
 	value   string
 	found   bool
 	graced  bool
+	layer   bento.Layer // where the value must come from; LayerNone: anywhere
 }
 
 func fresh(ns, key, value string) want { return want{ns: ns, key: key, value: value, found: true} }
@@ -121,7 +131,8 @@ func stale(ns, key, value string) want {
 func missing(ns, key string) want { return want{ns: ns, key: key} }
 
 func (w want) met(r reading) bool {
-	return r.found == w.found && (!w.found || r.value == w.value && r.graced == w.graced)
+	return r.found == w.found && (!w.found || r.value == w.value && r.graced == w.graced &&
+		(w.layer == bento.LayerNone || r.layer == w.layer))
 }
 
 func (w want) String() string {
@@ -130,6 +141,8 @@ func (w want) String() string {
 		return "not found"
 	case w.graced:
 		return fmt.Sprintf("%q, stale (under grace)", w.value)
+	case w.layer != bento.LayerNone:
+		return fmt.Sprintf("%q from %s, fresh", w.value, w.layer)
 	}
 	return fmt.Sprintf("%q, fresh", w.value)
 }
@@ -144,12 +157,20 @@ func where(ns, key string) string {
 	return strconv.Quote(ns + ":" + key)
 }
 
+// instance is what expect reads: a [node], or anything else that reads
+// like one.
+type instance interface {
+	comparable
+	String() string
+	read(t *testing.T, ns, key string) reading
+}
+
 // expect reads every want on every node until all are met, and reports
 // those that are not met within waitTimeout (one deadline for all the
 // nodes). after says what happened, for the message.
-func expect(t *testing.T, nodes []*node, after string, wants ...want) {
+func expect[N instance](t *testing.T, nodes []N, after string, wants ...want) {
 	t.Helper()
-	unmet := make(map[*node][]string)
+	unmet := make(map[N][]string)
 	check := func() bool {
 		clear(unmet)
 		for _, n := range nodes {
@@ -167,7 +188,7 @@ func expect(t *testing.T, nodes []*node, after string, wants ...want) {
 	for _, n := range nodes {
 		if lines := unmet[n]; len(lines) > 0 {
 			t.Errorf("%s, %v after %s:\n\t%s\nevery instance must read the new state on its next Get once the bus has delivered",
-				n.name, waitTimeout, after, strings.Join(lines, "\n\t"))
+				n, waitTimeout, after, strings.Join(lines, "\n\t"))
 		}
 	}
 }
