@@ -54,8 +54,6 @@ const freshnessSlack = 5 * time.Second
 // invalidation crosses, and each side goes on serving its L1 copies for the
 // whole wait. It shows that the Compat checks can fail, and that what makes
 // them pass is the bus, not L1 expiry or a read that goes past L1.
-//
-// DeleteByTag is skipped: BentoCache's tag records are not compatible yet.
 func TestBentoCache(t *testing.T) {
 	t.Parallel()
 	addr := testenv.Redis(t)
@@ -175,8 +173,14 @@ func bcChecks() []bcCheck {
 			writer.clear(t, "")
 			expect(t, []side{reader}, fmt.Sprintf("%s: Default().Clear(ctx)", writer), missing("", ns), missing(ns, "k"))
 		}},
-		{"DeleteByTag", func(t *testing.T, _, _ side, _ string) {
-			t.Skip("tag invalidations do not cross yet: bento's tag records and BentoCache's (prefix:___bc:t:tag) are different entries; see docs/bentocache.md")
+		{"DeleteByTag", func(t *testing.T, writer, reader side, ns string) {
+			// A tag invalidation crosses as BentoCache's tag record, a soft
+			// one: the reader's tagged copy turns stale (served under
+			// grace), its untagged one stays.
+			bcSeed(t, writer, reader, seed{ns: ns, key: "t", value: "v1", tags: []string{"team"}}, seed{ns: ns, key: "u", value: "v2"})
+			writer.deleteByTag(t, ns, "team")
+			expect(t, []side{reader}, fmt.Sprintf("%s: DeleteByTag(ctx, %q) in namespace %q", writer, "team", ns),
+				stale(ns, "t", "v1"), inL1(ns, "u", "v2"))
 		}},
 	}
 }
@@ -242,7 +246,11 @@ func bcAfter(writer side, call, ns, key string) string {
 func bcSeed(t *testing.T, writer, reader side, seeds ...seed) {
 	t.Helper()
 	for _, s := range seeds {
-		writer.set(t, s.ns, s.key, s.value, 0, true)
+		if len(s.tags) > 0 {
+			writer.setTagged(t, s.ns, s.key, s.value, s.tags)
+		} else {
+			writer.set(t, s.ns, s.key, s.value, 0, true)
+		}
 	}
 	for _, sd := range []side{writer, reader} {
 		for _, s := range seeds {
@@ -274,6 +282,9 @@ type side interface {
 	String() string
 	prefix() string
 	set(t *testing.T, ns, key, value string, ttl time.Duration, skipBus bool)
+	// setTagged sets key with tags, without telling the bus.
+	setTagged(t *testing.T, ns, key, value string, tags []string)
+	deleteByTag(t *testing.T, ns string, tags ...string)
 	read(t *testing.T, ns, key string) reading
 	getOrSet(t *testing.T, ns, key, value string) reading
 	delete(t *testing.T, ns, key string)
@@ -321,6 +332,20 @@ func (g *goSide) set(t *testing.T, ns, key, value string, ttl time.Duration, ski
 	}
 	if err := g.n.cache(ns).Set(t.Context(), key, value, opts...); err != nil {
 		t.Fatalf("go: Set(ctx, %s, %q) = %v; want <nil>", where(ns, key), value, err)
+	}
+}
+
+func (g *goSide) setTagged(t *testing.T, ns, key, value string, tags []string) {
+	t.Helper()
+	if err := g.n.cache(ns).Set(t.Context(), key, value, bento.Tags(tags...), bento.SkipBusNotify()); err != nil {
+		t.Fatalf("go: Set(ctx, %s, %q, Tags(%q)) = %v; want <nil>", where(ns, key), value, tags, err)
+	}
+}
+
+func (g *goSide) deleteByTag(t *testing.T, ns string, tags ...string) {
+	t.Helper()
+	if err := g.n.cache(ns).DeleteByTag(t.Context(), tags...); err != nil {
+		t.Fatalf("go: DeleteByTag(ctx, %q) in namespace %q = %v; want <nil>", tags, ns, err)
 	}
 }
 
@@ -406,13 +431,14 @@ type bcPeer struct {
 
 // bcRequest is one request to the peer; ttl is in milliseconds.
 type bcRequest struct {
-	ID      int    `json:"id"`
-	Op      string `json:"op"`
-	NS      string `json:"ns,omitempty"`
-	Key     string `json:"key,omitempty"`
-	Value   string `json:"value,omitempty"`
-	TTL     int64  `json:"ttl,omitempty"`
-	SkipBus bool   `json:"skipBus,omitempty"`
+	ID      int      `json:"id"`
+	Op      string   `json:"op"`
+	NS      string   `json:"ns,omitempty"`
+	Key     string   `json:"key,omitempty"`
+	Value   string   `json:"value,omitempty"`
+	TTL     int64    `json:"ttl,omitempty"`
+	SkipBus bool     `json:"skipBus,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
 }
 
 // bcResponse is the peer's answer; staleAt and createdAt are epoch
@@ -551,6 +577,16 @@ func (p *bcPeer) prefix() string { return p.pfx }
 func (p *bcPeer) set(t *testing.T, ns, key, value string, ttl time.Duration, skipBus bool) {
 	t.Helper()
 	p.do(t, bcRequest{Op: "set", NS: ns, Key: key, Value: value, TTL: ttl.Milliseconds(), SkipBus: skipBus})
+}
+
+func (p *bcPeer) setTagged(t *testing.T, ns, key, value string, tags []string) {
+	t.Helper()
+	p.do(t, bcRequest{Op: "set", NS: ns, Key: key, Value: value, Tags: tags, SkipBus: true})
+}
+
+func (p *bcPeer) deleteByTag(t *testing.T, ns string, tags ...string) {
+	t.Helper()
+	p.do(t, bcRequest{Op: "deleteByTag", NS: ns, Tags: tags})
 }
 
 func (p *bcPeer) read(t *testing.T, ns, key string) reading {

@@ -103,8 +103,12 @@ function readReport(ns, key) {
 }
 
 const ops = {
-  async set({ ns, key, value, ttl, grace, skipBus }) {
-    await cache(ns).set({ key, value, ttl, grace, skipBusNotify: skipBus })
+  async set({ ns, key, value, ttl, grace, tags, skipBus }) {
+    await cache(ns).set({ key, value, ttl, grace, tags, skipBusNotify: skipBus })
+    return {}
+  },
+  async deleteByTag({ ns, tags }) {
+    await cache(ns).deleteByTag({ tags })
     return {}
   },
   async get({ ns, key }) {
