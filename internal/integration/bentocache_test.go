@@ -177,16 +177,20 @@ func bcChecks() []bcCheck {
 			// A tag invalidation crosses as BentoCache's tag record, a soft
 			// one: the reader's tagged copy turns stale (served under
 			// grace), its untagged one stays.
+			// A tagged entry only in L2 (the reader never read it) is read
+			// as stale from there.
 			bcSeed(t, writer, reader, seed{ns: ns, key: "t", value: "v1", tags: []string{"team"}}, seed{ns: ns, key: "u", value: "v2"})
+			writer.setTagged(t, ns, "l2only", "v3", []string{"team"})
 			writer.deleteByTag(t, ns, "team")
 			expect(t, []side{reader}, fmt.Sprintf("%s: DeleteByTag(ctx, %q) in namespace %q", writer, "team", ns),
-				stale(ns, "t", "v1"), inL1(ns, "u", "v2"))
+				stale(ns, "t", "v1"), stale(ns, "l2only", "v3"), inL1(ns, "u", "v2"))
 		}},
 	}
 }
 
 // bcControl is the WithoutCompat test: both sides hold entries in their L1;
-// each side deletes, sets, expires and clears some of them; for the whole
+// each side deletes, sets, expires, clears and invalidates by tag some of
+// them; for the whole
 // bounded wait, the other side must go on reading its L1 copies. The writes
 // are those of the Compat checks, which therefore fail without the switch.
 func bcControl(t *testing.T, goSide, nodeSide side) {
@@ -203,12 +207,13 @@ func bcControl(t *testing.T, goSide, nodeSide side) {
 		{`Set("v2")`, func(t *testing.T, w side, ns string) { w.set(t, ns, "k", "v2", 0, false) }},
 		{"Expire", func(t *testing.T, w side, ns string) { w.expire(t, ns, "k") }},
 		{"Clear", func(t *testing.T, w side, ns string) { w.clear(t, ns) }},
+		{"DeleteByTag", func(t *testing.T, w side, ns string) { w.deleteByTag(t, ns, "team") }},
 	}
 	var holds []held
 	for _, d := range bcDirections(goSide, nodeSide) {
 		for _, w := range writes {
 			ns := strings.ToLower(d.name + "_" + strings.TrimSuffix(w.call, `("v2")`))
-			bcSeed(t, d.writer, d.reader, seed{ns: ns, key: "k", value: "v1"})
+			bcSeed(t, d.writer, d.reader, seed{ns: ns, key: "k", value: "v1", tags: []string{"team"}})
 			w.do(t, d.writer, ns)
 			holds = append(holds, held{d.reader, inL1(ns, "k", "v1"), bcAfter(d.writer, w.call, ns, "k")})
 		}
