@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,25 @@ import (
 // and two, to see how each peer behaves when goroutines outnumber cores
 // (some of them then wait on Redis while others run).
 var workloadGPCs = []int{1, 2}
+
+// productionCallers are the concurrent callers of a busy service, which the
+// network workloads (TieredGet, GetOrSetMiss, Set) also run with, as the gpc
+// that gives them at the run's GOMAXPROCS: gpc=32 and gpc=128 on 2 cores.
+// There the peers' Redis clients decide: a pooled connection per command,
+// or commands pipelined over shared connections. BenchmarkStampede runs
+// stampedeCallers on one key already.
+var productionCallers = []int{64, 256}
+
+// networkGPCs returns workloadGPCs and the gpcs of productionCallers.
+func networkGPCs() []int {
+	gpcs := slices.Clone(workloadGPCs)
+	procs := runtime.GOMAXPROCS(0)
+	for _, n := range productionCallers {
+		gpcs = append(gpcs, max(1, (n+procs-1)/procs))
+	}
+	slices.Sort(gpcs)
+	return slices.Compact(gpcs)
+}
 
 const (
 	// hitKeys is the key set of BenchmarkL1Hit, cycled; a power of two so
@@ -128,7 +149,7 @@ func BenchmarkL1Hit(b *testing.B) {
 // fails, so a read that Redis did not answer fails the benchmark.
 func BenchmarkTieredGet(b *testing.B) {
 	peers := []string{PeerBento, PeerGoRedis, PeerGocache, PeerGoRedisCache, PeerSturdyc}
-	runPeers(b, peers, workloadGPCs, func(b *testing.B, name string, gpc int) {
+	runPeers(b, peers, networkGPCs(), func(b *testing.B, name string, gpc int) {
 		e := newWorkloadEnv(b, true)
 		keys := e.keys(b.N)
 		var loads atomic.Int64
@@ -157,7 +178,7 @@ func BenchmarkTieredGet(b *testing.B) {
 // runs until those writes are done (Settle), since they are the op's work.
 func BenchmarkGetOrSetMiss(b *testing.B) {
 	peers := []string{PeerBento, PeerGocache, PeerGoRedisCache, PeerSturdyc}
-	runPeers(b, peers, workloadGPCs, func(b *testing.B, name string, gpc int) {
+	runPeers(b, peers, networkGPCs(), func(b *testing.B, name string, gpc int) {
 		e := newWorkloadEnv(b, true)
 		keys := e.keys(b.N)
 		var loads atomic.Int64
@@ -185,7 +206,7 @@ func BenchmarkGetOrSetMiss(b *testing.B) {
 // keys back from Redis.
 func BenchmarkSet(b *testing.B) {
 	peers := []string{PeerBento, PeerGoRedis, PeerGocache, PeerGoRedisCache}
-	runPeers(b, peers, workloadGPCs, func(b *testing.B, name string, gpc int) {
+	runPeers(b, peers, networkGPCs(), func(b *testing.B, name string, gpc int) {
 		e := newWorkloadEnv(b, true)
 		keys := e.keys(setKeys)
 		p := e.peer(name, Config{Load: failingLoad})

@@ -92,10 +92,10 @@ func run(out, plots, gomod, logScale string, cmds, inputs []string) error {
 			o.Raw = append(o.Raw, link{Text: filepath.Base(in), Href: rel})
 		}
 	}
-	// The HTTP cache section comes from bench/http/run, not from the
-	// inputs: keep the one the page has.
+	// The kept sections come from their own scripts, not from the
+	// inputs: keep those the page has.
 	if old, err := os.ReadFile(out); err == nil {
-		o.HTTP = keptHTTP(string(old))
+		o.Kept = keptSectionsOf(string(old))
 	}
 	page, charts := build(res, e, o)
 
