@@ -41,6 +41,12 @@ type Options struct {
 	// other suites ignore it.
 	MaxValueSize int
 
+	// AtomicPull declares that of concurrent Pulls of one key, exactly one
+	// gets the value: Pull/Concurrent checks it. Without it the case is
+	// skipped, since [bento.L2Driver] does not ask it of every driver (a
+	// Get then a Delete meets the interface). The other suites ignore it.
+	AtomicPull bool
+
 	// Timeout bounds each subtest, the cleanups that open registered
 	// included. Past it the watchdog fails the subtest with a message that
 	// names it and cancels the context that the subtest's calls use, so a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ var l2Only = []suiteCase[*l2Env]{
 	{name: "Set/ExtremeTTL", rootOnly: true, run: l2SetExtremeTTL},
 	{name: "Pull/ReturnsAndRemoves", run: l2PullReturnsAndRemoves},
 	{name: "Pull/Missing", run: l2PullMissing},
+	{name: "Pull/Concurrent", run: l2PullConcurrent},
 	{name: "Value/AllBytes", run: l2ValueAllBytes},
 	{name: "Value/Empty", run: l2ValueEmpty},
 	{name: "Value/Large", run: l2ValueLarge},
@@ -276,6 +278,32 @@ func l2PullReturnsAndRemoves(t *testing.T, e *l2Env) {
 	c.getS("other", "o", `Pull(ctx, "k") must remove only "k"`)
 	if got, found, err := c.d.Pull(e.ctx, "k"); err != nil || found {
 		t.Errorf(`second Pull(ctx, "k") = %s, %t, %v; want nil, false, <nil>: the first Pull removed it`, qb(got), found, err)
+	}
+}
+
+func l2PullConcurrent(t *testing.T, e *l2Env) {
+	if !e.o.AtomicPull {
+		t.Skip("Options.AtomicPull is false: the driver does not promise that exactly one of concurrent Pulls gets the value")
+	}
+	c := e.driver(t, "")
+	const pullers = 8
+	for round := range 5 {
+		c.setS("k", "v", 0)
+		var got atomic.Int32
+		var wg sync.WaitGroup
+		for range pullers {
+			wg.Go(func() {
+				if _, found, err := c.d.Pull(e.ctx, "k"); err != nil {
+					t.Errorf(`Pull(ctx, "k") = %v; want no error`, err)
+				} else if found {
+					got.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := got.Load(); n != 1 {
+			t.Errorf("round %d: %d of %d concurrent Pulls of one key got the value; want exactly 1 (Options.AtomicPull)", round, n, pullers)
+		}
 	}
 }
 

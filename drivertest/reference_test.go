@@ -18,7 +18,7 @@ func TestReference_L1(t *testing.T) {
 }
 
 func TestReference_L2(t *testing.T) {
-	drivertest.L2(t, openMapstoreL2(), drivertest.Options{})
+	drivertest.L2(t, openMapstoreL2(), drivertest.Options{AtomicPull: true})
 }
 
 func TestReference_Bus(t *testing.T) {

@@ -93,7 +93,7 @@ func TestDriver_L2(t *testing.T) {
 	client := newClient(t, nil)
 	table := newTable(t, client)
 	drivertest.L2(t, func(t *testing.T) bento.L2Driver { return open(t, client, table) },
-		drivertest.Options{MaxValueSize: maxValue})
+		drivertest.Options{MaxValueSize: maxValue, AtomicPull: true})
 }
 
 // TestDriver_EmptyPrefix runs the suite on the root of tables of their
@@ -426,35 +426,6 @@ func TestDriver_ItemTooLarge(t *testing.T) {
 	}
 	if _, found, _ := dr.Get(ctx, "small"); found {
 		t.Errorf("SetMany that failed on a large value stored \"small\"; want nothing written")
-	}
-}
-
-// TestDriver_PullOnce runs concurrent Pulls of one key: exactly one gets
-// the value.
-func TestDriver_PullOnce(t *testing.T) {
-	t.Parallel()
-	client := newClient(t, nil)
-	dr := open(t, client, newTable(t, client))
-	ctx := t.Context()
-	for round := range 5 {
-		if err := dr.Set(ctx, "k", []byte("v"), 0); err != nil {
-			t.Fatal(err)
-		}
-		var got atomic.Int32
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				if _, found, err := dr.Pull(ctx, "k"); err != nil {
-					t.Errorf("Pull(ctx, %q) = %v", "k", err)
-				} else if found {
-					got.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		if n := got.Load(); n != 1 {
-			t.Errorf("round %d: %d of 8 concurrent Pulls of one key got the value; want exactly 1", round, n)
-		}
 	}
 }
 

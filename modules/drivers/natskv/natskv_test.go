@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,7 +65,7 @@ func TestDriver_L2(t *testing.T) {
 	nc := connect(t)
 	drivertest.L2(t, opener(nc, func(prefix string) natskv.Options {
 		return natskv.Options{Conn: nc, Bucket: testBucket, Prefix: prefix}
-	}), drivertest.Options{})
+	}), drivertest.Options{AtomicPull: true})
 	if nc.IsClosed() {
 		t.Errorf("the application's connection is closed after the drivers on it disconnected")
 	}
@@ -77,7 +76,7 @@ func TestDriver_L2_OwnedConn(t *testing.T) {
 	url := testenv.NATS(t)
 	drivertest.L2(t, opener(nc, func(prefix string) natskv.Options {
 		return natskv.Options{Servers: []string{url}, Bucket: testBucket, Prefix: prefix}
-	}), drivertest.Options{})
+	}), drivertest.Options{AtomicPull: true})
 }
 
 // TestDriver_EmptyPrefix runs the suite on the root of a bucket of its own
@@ -203,35 +202,6 @@ func TestDriver_ExpiredIsGone(t *testing.T) {
 	}
 	if e, err := kv.Get(ctx, natskv.EncodeKey(prefix+":k")); err == nil {
 		t.Errorf("the bucket still holds %q (revision %d) after a read found it expired; want it deleted", prefix+":k", e.Revision())
-	}
-}
-
-// TestDriver_PullOnce runs concurrent Pulls of one key: exactly one gets
-// the value.
-func TestDriver_PullOnce(t *testing.T) {
-	nc := connect(t)
-	dr := natskv.New(natskv.Options{Conn: nc, Bucket: testBucket, Prefix: testenv.Prefix(t)})
-	t.Cleanup(func() { _ = dr.Clear(context.Background()) })
-	ctx := t.Context()
-	for round := range 5 {
-		if err := dr.Set(ctx, "k", []byte("v"), 0); err != nil {
-			t.Fatal(err)
-		}
-		var got atomic.Int32
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				if _, found, err := dr.Pull(ctx, "k"); err != nil {
-					t.Errorf("Pull(ctx, %q) = %v", "k", err)
-				} else if found {
-					got.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		if n := got.Load(); n != 1 {
-			t.Errorf("round %d: %d of 8 concurrent Pulls of one key got the value; want exactly 1", round, n)
-		}
 	}
 }
 

@@ -79,7 +79,7 @@ func TestDriver_L2(t *testing.T) {
 	client := newClient(t, testenv.Redis(t))
 	drivertest.L2(t, opener(client, func(prefix string) redis.Options {
 		return redis.Options{Client: client, Prefix: prefix}
-	}), drivertest.Options{})
+	}), drivertest.Options{AtomicPull: true})
 }
 
 func TestDriver_L2_OwnedClient(t *testing.T) {
