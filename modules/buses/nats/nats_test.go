@@ -2,7 +2,6 @@ package nats_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
+	"github.com/bentocache/bento/internal/caddyfiletest"
 	"github.com/bentocache/bento/internal/natsconn"
 	"github.com/bentocache/bento/internal/tcpproxy"
 	"github.com/bentocache/bento/internal/testenv"
@@ -321,12 +321,10 @@ func TestBus_AfterDisconnect(t *testing.T) {
 }
 
 func TestBus_UnmarshalCaddyfile(t *testing.T) {
-	tests := []struct {
-		name, input, want string
-	}{
-		{name: "Bare", input: `nats`, want: `{}`},
-		{name: "ShortForm", input: `nats nats://a:4222 nats://b:4222`, want: `{"servers":["nats://a:4222","nats://b:4222"]}`},
-		{name: "Block", input: `nats nats://a:4222 {
+	tests := []caddyfiletest.Case{
+		{Name: "Bare", Input: `nats`, Want: `{}`},
+		{Name: "ShortForm", Input: `nats nats://a:4222 nats://b:4222`, Want: `{"servers":["nats://a:4222","nats://b:4222"]}`},
+		{Name: "Block", Input: `nats nats://a:4222 {
 			servers nats://b:4222
 			name app
 			username u
@@ -337,26 +335,12 @@ func TestBus_UnmarshalCaddyfile(t *testing.T) {
 			dial_timeout 1s
 			reconnect_wait 250ms
 			ping_interval 5s
-		}`, want: `{"servers":["nats://a:4222","nats://b:4222"],"name":"app","username":"u","password":"p","tls":true,` +
+		}`, Want: `{"servers":["nats://a:4222","nats://b:4222"],"name":"app","username":"u","password":"p","tls":true,` +
 			`"tls_server_name":"nats.example","tls_insecure_skip_verify":true,"dial_timeout":1000000000,"reconnect_wait":250000000,"ping_interval":5000000000}`},
-		{name: "Token", input: "nats {\n\ttoken s3cret\n}", want: `{"token":"s3cret"}`},
-		{name: "Creds", input: "nats {\n\tcreds_file /etc/nats/app.creds\n}", want: `{"creds_file":"/etc/nats/app.creds"}`},
+		{Name: "Token", Input: "nats {\n\ttoken s3cret\n}", Want: `{"token":"s3cret"}`},
+		{Name: "Creds", Input: "nats {\n\tcreds_file /etc/nats/app.creds\n}", Want: `{"creds_file":"/etc/nats/app.creds"}`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := new(natsbus.Bus)
-			if err := b.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil {
-				t.Fatalf("UnmarshalCaddyfile(%q) = %v; want <nil>", tt.input, err)
-			}
-			got, err := json.Marshal(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want {
-				t.Errorf("UnmarshalCaddyfile(%q) gave JSON %s; want %s", tt.input, got, tt.want)
-			}
-		})
-	}
+	caddyfiletest.JSON(t, func() *natsbus.Bus { return new(natsbus.Bus) }, tests)
 }
 
 func TestBus_UnmarshalCaddyfileErrors(t *testing.T) {

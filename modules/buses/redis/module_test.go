@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/caddyfiletest"
 	"github.com/bentocache/bento/internal/redisconn"
 	"github.com/bentocache/bento/internal/testenv"
 	redisbus "github.com/bentocache/bento/modules/buses/redis"
@@ -22,14 +22,10 @@ import (
 )
 
 func TestBus_UnmarshalCaddyfile(t *testing.T) {
-	tests := []struct {
-		name  string
-		input string
-		want  string // the module's JSON, as the Caddyfile adapter writes it
-	}{
-		{name: "Bare", input: `redis`, want: `{}`},
-		{name: "ShortForm", input: `redis {env.BENTO_REDIS_ADDR}`, want: `{"addrs":["{env.BENTO_REDIS_ADDR}"]}`},
-		{name: "Block", input: `redis a:1 {
+	tests := []caddyfiletest.Case{
+		{Name: "Bare", Input: `redis`, Want: `{}`},
+		{Name: "ShortForm", Input: `redis {env.BENTO_REDIS_ADDR}`, Want: `{"addrs":["{env.BENTO_REDIS_ADDR}"]}`},
+		{Name: "Block", Input: `redis a:1 {
 			addrs b:1
 			cluster
 			username app
@@ -39,27 +35,13 @@ func TestBus_UnmarshalCaddyfile(t *testing.T) {
 			tls_server_name redis.example
 			tls_insecure_skip_verify
 			health_check_interval 10s
-		}`, want: `{"addrs":["a:1","b:1"],"cluster":true,"username":"app","password":"secret","dial_timeout":500000000,` +
+		}`, Want: `{"addrs":["a:1","b:1"],"cluster":true,"username":"app","password":"secret","dial_timeout":500000000,` +
 			`"tls":true,"tls_server_name":"redis.example","tls_insecure_skip_verify":true,"health_check_interval":10000000000}`},
-		{name: "DB", input: "redis {\n\tdb 2\n}", want: `{"db":2}`},
-		{name: "HealthCheckOff", input: "redis {\n\thealth_check_interval off\n}", want: `{"health_check_interval":-1}`},
-		{name: "HealthCheckNegative", input: "redis {\n\thealth_check_interval -1s\n}", want: `{"health_check_interval":-1000000000}`},
+		{Name: "DB", Input: "redis {\n\tdb 2\n}", Want: `{"db":2}`},
+		{Name: "HealthCheckOff", Input: "redis {\n\thealth_check_interval off\n}", Want: `{"health_check_interval":-1}`},
+		{Name: "HealthCheckNegative", Input: "redis {\n\thealth_check_interval -1s\n}", Want: `{"health_check_interval":-1000000000}`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := new(redisbus.Bus)
-			if err := b.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil {
-				t.Fatalf("UnmarshalCaddyfile(%q) = %v; want <nil>", tt.input, err)
-			}
-			got, err := json.Marshal(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want {
-				t.Errorf("UnmarshalCaddyfile(%q) gave JSON %s; want %s", tt.input, got, tt.want)
-			}
-		})
-	}
+	caddyfiletest.JSON(t, func() *redisbus.Bus { return new(redisbus.Bus) }, tests)
 }
 
 func TestBus_UnmarshalCaddyfileErrors(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
+	"github.com/bentocache/bento/internal/caddyfiletest"
 	"github.com/bentocache/bento/internal/testenv"
 	"github.com/bentocache/bento/modules/drivers/dynamodb"
 	_ "github.com/bentocache/bento/modules/drivers/memory"
@@ -471,10 +472,10 @@ func TestDriver_Table(t *testing.T) {
 
 func TestDriver_UnmarshalCaddyfile(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ name, input, want string }{
-		{name: "Bare", input: `dynamodb`, want: `{}`},
-		{name: "ShortForm", input: `dynamodb cache`, want: `{"table":"cache"}`},
-		{name: "Block", input: `dynamodb {
+	tests := []caddyfiletest.Case{
+		{Name: "Bare", Input: `dynamodb`, Want: `{}`},
+		{Name: "ShortForm", Input: `dynamodb cache`, Want: `{"table":"cache"}`},
+		{Name: "Block", Input: `dynamodb {
 			table cache
 			prefix app
 			region eu-west-1
@@ -487,23 +488,9 @@ func TestDriver_UnmarshalCaddyfile(t *testing.T) {
 			partition_key p
 			sort_key s
 			ttl_attribute expires
-		}`, want: `{"table":"cache","prefix":"app","region":"eu-west-1","endpoint":"http://127.0.0.1:4567","profile":"prod","access_key_id":"id","secret_access_key":"secret","session_token":"tok","create_table":true,"partition_key":"p","sort_key":"s","ttl_attribute":"expires"}`},
+		}`, Want: `{"table":"cache","prefix":"app","region":"eu-west-1","endpoint":"http://127.0.0.1:4567","profile":"prod","access_key_id":"id","secret_access_key":"secret","session_token":"tok","create_table":true,"partition_key":"p","sort_key":"s","ttl_attribute":"expires"}`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dr := new(dynamodb.Driver)
-			if err := dr.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil {
-				t.Fatalf("UnmarshalCaddyfile(%q) = %v; want <nil>", tt.input, err)
-			}
-			got, err := json.Marshal(dr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want {
-				t.Errorf("UnmarshalCaddyfile(%q) gave JSON %s; want %s", tt.input, got, tt.want)
-			}
-		})
-	}
+	caddyfiletest.JSON(t, func() *dynamodb.Driver { return new(dynamodb.Driver) }, tests)
 	for _, tt := range []struct{ input, wantErr string }{
 		{"dynamodb a b", "wrong argument count"},
 		{"dynamodb {\n\tregion\n}", "region takes one value, got 0"},

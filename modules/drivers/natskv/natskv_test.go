@@ -2,7 +2,6 @@ package natskv_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
+	"github.com/bentocache/bento/internal/caddyfiletest"
 	"github.com/bentocache/bento/internal/testenv"
 	_ "github.com/bentocache/bento/modules/drivers/memory"
 	"github.com/bentocache/bento/modules/drivers/natskv"
@@ -206,10 +206,10 @@ func TestDriver_ExpiredIsGone(t *testing.T) {
 }
 
 func TestDriver_UnmarshalCaddyfile(t *testing.T) {
-	tests := []struct{ name, input, want string }{
-		{name: "Bare", input: `natskv`, want: `{}`},
-		{name: "ShortForm", input: `natskv nats://a:4222`, want: `{"servers":["nats://a:4222"]}`},
-		{name: "Block", input: `natskv {
+	tests := []caddyfiletest.Case{
+		{Name: "Bare", Input: `natskv`, Want: `{}`},
+		{Name: "ShortForm", Input: `natskv nats://a:4222`, Want: `{"servers":["nats://a:4222"]}`},
+		{Name: "Block", Input: `natskv {
 			servers nats://a:4222
 			token t
 			bucket cache
@@ -217,23 +217,9 @@ func TestDriver_UnmarshalCaddyfile(t *testing.T) {
 			replicas 3
 			storage memory
 			max_age 24h
-		}`, want: `{"servers":["nats://a:4222"],"token":"t","bucket":"cache","prefix":"app","replicas":3,"storage":"memory","max_age":86400000000000}`},
+		}`, Want: `{"servers":["nats://a:4222"],"token":"t","bucket":"cache","prefix":"app","replicas":3,"storage":"memory","max_age":86400000000000}`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dr := new(natskv.Driver)
-			if err := dr.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil {
-				t.Fatalf("UnmarshalCaddyfile(%q) = %v; want <nil>", tt.input, err)
-			}
-			got, err := json.Marshal(dr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want {
-				t.Errorf("UnmarshalCaddyfile(%q) gave JSON %s; want %s", tt.input, got, tt.want)
-			}
-		})
-	}
+	caddyfiletest.JSON(t, func() *natskv.Driver { return new(natskv.Driver) }, tests)
 	for _, tt := range []struct{ input, wantErr string }{
 		{"natskv {\n\treplicas three\n}", `replicas: "three" is not a whole number`},
 		{"natskv {\n\tmax_age soon\n}", `max_age: invalid duration "soon"`},

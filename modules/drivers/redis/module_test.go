@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/bentocache/bento"
+	"github.com/bentocache/bento/internal/caddyfiletest"
 	"github.com/bentocache/bento/internal/redisconn"
 	"github.com/bentocache/bento/internal/testenv"
 	_ "github.com/bentocache/bento/modules/buses/redis"
@@ -23,15 +23,11 @@ import (
 )
 
 func TestDriver_UnmarshalCaddyfile(t *testing.T) {
-	tests := []struct {
-		name  string
-		input string
-		want  string // the module's JSON, as the Caddyfile adapter writes it
-	}{
-		{name: "Bare", input: `redis`, want: `{}`},
-		{name: "ShortForm", input: `redis 127.0.0.1:6379`, want: `{"addrs":["127.0.0.1:6379"]}`},
-		{name: "ShortFormCluster", input: `redis a:1 b:1 c:1`, want: `{"addrs":["a:1","b:1","c:1"]}`},
-		{name: "Block", input: `redis {
+	tests := []caddyfiletest.Case{
+		{Name: "Bare", Input: `redis`, Want: `{}`},
+		{Name: "ShortForm", Input: `redis 127.0.0.1:6379`, Want: `{"addrs":["127.0.0.1:6379"]}`},
+		{Name: "ShortFormCluster", Input: `redis a:1 b:1 c:1`, Want: `{"addrs":["a:1","b:1","c:1"]}`},
+		{Name: "Block", Input: `redis {
 			addrs a:1 b:1
 			cluster
 			username app
@@ -41,26 +37,12 @@ func TestDriver_UnmarshalCaddyfile(t *testing.T) {
 			tls_server_name redis.example
 			tls_insecure_skip_verify
 			prefix app
-		}`, want: `{"addrs":["a:1","b:1"],"cluster":true,"username":"app","password":"{env.REDIS_PASSWORD}",` +
+		}`, Want: `{"addrs":["a:1","b:1"],"cluster":true,"username":"app","password":"{env.REDIS_PASSWORD}",` +
 			`"dial_timeout":2000000000,"tls":true,"tls_server_name":"redis.example","tls_insecure_skip_verify":true,"prefix":"app"}`},
-		{name: "ShortFormAndBlock", input: "redis 10.0.0.1:6379 {\n\tdb 3\n\tprefix cache\n}",
-			want: `{"addrs":["10.0.0.1:6379"],"db":3,"prefix":"cache"}`},
+		{Name: "ShortFormAndBlock", Input: "redis 10.0.0.1:6379 {\n\tdb 3\n\tprefix cache\n}",
+			Want: `{"addrs":["10.0.0.1:6379"],"db":3,"prefix":"cache"}`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dr := new(redis.Driver)
-			if err := dr.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input)); err != nil {
-				t.Fatalf("UnmarshalCaddyfile(%q) = %v; want <nil>", tt.input, err)
-			}
-			got, err := json.Marshal(dr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want {
-				t.Errorf("UnmarshalCaddyfile(%q) gave JSON %s; want %s", tt.input, got, tt.want)
-			}
-		})
-	}
+	caddyfiletest.JSON(t, func() *redis.Driver { return new(redis.Driver) }, tests)
 }
 
 func TestDriver_UnmarshalCaddyfileErrors(t *testing.T) {
