@@ -29,10 +29,13 @@ var (
 		wire.KindSet: bcwire.TypeSet, wire.KindDelete: bcwire.TypeDelete,
 		wire.KindExpire: bcwire.TypeExpire, wire.KindClear: bcwire.TypeClear,
 	}
-	bcKinds = map[bcwire.Type]wire.Kind{
-		bcwire.TypeSet: wire.KindSet, bcwire.TypeDelete: wire.KindDelete,
-		bcwire.TypeExpire: wire.KindExpire, bcwire.TypeClear: wire.KindClear,
-	}
+	bcKinds = func() map[bcwire.Type]wire.Kind {
+		kinds := make(map[bcwire.Type]wire.Kind, len(bcTypes))
+		for k, t := range bcTypes {
+			kinds[t] = k
+		}
+		return kinds
+	}()
 )
 
 func (c bentoCacheCodec) encode(m *wire.Message) ([]byte, error) {

@@ -68,6 +68,29 @@ func (n *nodeBus) took() []bcwire.Message {
 	return seen
 }
 
+// withAndWithoutCompat runs f twice in a synctest bubble, as the subtests
+// Compat and Without, with the store options of a fleet shared with
+// BentoCache (its prefix, an hour of TTL and of grace): with
+// BentoCacheCompat, then without it.
+func withAndWithoutCompat(t *testing.T, f func(t *testing.T, compat bool, opts []bento.Option)) {
+	t.Helper()
+	for _, compat := range []bool{true, false} {
+		name := "Compat"
+		if !compat {
+			name = "Without"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				opts := []bento.Option{bento.Prefix("bentocache"), bento.TTL(time.Hour), bento.Grace(time.Hour)}
+				if compat {
+					opts = append(opts, bento.BentoCacheCompat())
+				}
+				f(t, compat, opts)
+			})
+		})
+	}
+}
+
 // TestBentoCacheCompat_Publishes: under BentoCacheCompat a store's writes
 // reach BentoCache's channel in BentoCache's encoding, each namespace named
 // by its full prefix path, under a BentoCache-shaped bus id.
@@ -122,58 +145,46 @@ func TestBentoCacheCompat_Publishes(t *testing.T) {
 // and ignores those of other prefixes and its own. Without the option, the
 // same messages change nothing.
 func TestBentoCacheCompat_Receives(t *testing.T) {
-	for _, compat := range []bool{true, false} {
-		name := "Compat"
-		if !compat {
-			name = "Without"
+	withAndWithoutCompat(t, func(t *testing.T, compat bool, opts []bento.Option) {
+		hub := busmem.NewHub()
+		node := newNodeBus(t, hub)
+		p := startPeer(t, "go", bento.NewStore(opts...).
+			UseL1(memory.New(memory.Options{})).UseBus(busmem.New(busmem.Options{Hub: hub})))
+		defer p.b.Close()
+		for _, path := range []string{"", "users", "users:posts", "other"} {
+			for _, k := range []string{"a", "b", "c"} {
+				p.mustSet(t, path, k, path+"/"+k, bento.SkipBusNotify())
+			}
 		}
-		t.Run(name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				hub := busmem.NewHub()
-				node := newNodeBus(t, hub)
-				opts := []bento.Option{bento.Prefix("bentocache"), bento.TTL(time.Hour), bento.Grace(time.Hour)}
-				if compat {
-					opts = append(opts, bento.BentoCacheCompat())
-				}
-				p := startPeer(t, "go", bento.NewStore(opts...).
-					UseL1(memory.New(memory.Options{})).UseBus(busmem.New(busmem.Options{Hub: hub})))
-				defer p.b.Close()
-				for _, path := range []string{"", "users", "users:posts", "other"} {
-					for _, k := range []string{"a", "b", "c"} {
-						p.mustSet(t, path, k, path+"/"+k, bento.SkipBusNotify())
-					}
-				}
-				node.publish(t, bcwire.TypeDelete, "bentocache", "a")
-				node.publish(t, bcwire.TypeSet, "bentocache", "b")
-				node.publish(t, bcwire.TypeExpire, "bentocache:users", "a")
-				node.publish(t, bcwire.TypeClear, "bentocache:users")
-				node.publish(t, bcwire.TypeDelete, "elsewhere", "c")         // another prefix
-				node.publish(t, bcwire.TypeDelete, "bentocache:otherX", "c") // a namespace this store never used
+		node.publish(t, bcwire.TypeDelete, "bentocache", "a")
+		node.publish(t, bcwire.TypeSet, "bentocache", "b")
+		node.publish(t, bcwire.TypeExpire, "bentocache:users", "a")
+		node.publish(t, bcwire.TypeClear, "bentocache:users")
+		node.publish(t, bcwire.TypeDelete, "elsewhere", "c")         // another prefix
+		node.publish(t, bcwire.TypeDelete, "bentocache:otherX", "c") // a namespace this store never used
 
-				type state struct {
-					found, graced bool
-				}
-				want := map[[2]string]state{
-					{"", "a"}:            {false, false},
-					{"", "b"}:            {true, true},
-					{"", "c"}:            {true, false},
-					{"users", "a"}:       {false, false},
-					{"users", "b"}:       {false, false},
-					{"users:posts", "a"}: {false, false},
-					{"other", "c"}:       {true, false},
-				}
-				for at, w := range want {
-					if !compat {
-						w = state{true, false}
-					}
-					r := p.read(t, at[0], at[1], bento.Grace(time.Hour))
-					if r.found != w.found || r.graced != w.graced {
-						t.Errorf("Get(%q, %q) after BentoCache's messages = %s; want found %t, graced %t", at[0], at[1], r, w.found, w.graced)
-					}
-				}
-			})
-		})
-	}
+		type state struct {
+			found, graced bool
+		}
+		want := map[[2]string]state{
+			{"", "a"}:            {false, false},
+			{"", "b"}:            {true, true},
+			{"", "c"}:            {true, false},
+			{"users", "a"}:       {false, false},
+			{"users", "b"}:       {false, false},
+			{"users:posts", "a"}: {false, false},
+			{"other", "c"}:       {true, false},
+		}
+		for at, w := range want {
+			if !compat {
+				w = state{true, false}
+			}
+			r := p.read(t, at[0], at[1], bento.Grace(time.Hour))
+			if r.found != w.found || r.graced != w.graced {
+				t.Errorf("Get(%q, %q) after BentoCache's messages = %s; want found %t, graced %t", at[0], at[1], r, w.found, w.graced)
+			}
+		}
+	})
 }
 
 // TestBentoCacheCompat_Config: the switch from JSON, at store and manager
@@ -206,65 +217,53 @@ func TestBentoCacheCompat_Config(t *testing.T) {
 // and writes them for its own tag invalidations, announcing them on the
 // bus. Without the option, neither happens.
 func TestBentoCacheCompat_Tags(t *testing.T) {
-	for _, compat := range []bool{true, false} {
-		name := "Compat"
-		if !compat {
-			name = "Without"
+	withAndWithoutCompat(t, func(t *testing.T, compat bool, opts []bento.Option) {
+		hub, l2 := busmem.NewHub(), mapstore.NewL2(mapstore.L2Options{})
+		node := newNodeBus(t, hub)
+		p := startPeer(t, "go", bento.NewStore(opts...).
+			UseL1(memory.New(memory.Options{})).UseL2(l2).UseBus(busmem.New(busmem.Options{Hub: hub})))
+		defer p.b.Close()
+		// BentoCache's own writes to the shared L2: its records are
+		// ordinary entries, in the envelope both write.
+		nodeL2 := startPeer(t, "node", bento.NewStore(bento.Prefix("bentocache")).UseL2(l2))
+		defer nodeL2.b.Close()
+		ctx := t.Context()
+
+		p.mustSet(t, "users", "a", "va", bento.Tags("x"))
+		if r := p.read(t, "users", "a"); !r.found || r.graced {
+			t.Fatalf("Get(users, a) after Set = %s; want fresh", r)
 		}
-		t.Run(name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				hub, l2 := busmem.NewHub(), mapstore.NewL2(mapstore.L2Options{})
-				node := newNodeBus(t, hub)
-				opts := []bento.Option{bento.Prefix("bentocache"), bento.TTL(time.Hour), bento.Grace(time.Hour)}
-				if compat {
-					opts = append(opts, bento.BentoCacheCompat())
-				}
-				p := startPeer(t, "go", bento.NewStore(opts...).
-					UseL1(memory.New(memory.Options{})).UseL2(l2).UseBus(busmem.New(busmem.Options{Hub: hub})))
-				defer p.b.Close()
-				// BentoCache's own writes to the shared L2: its records are
-				// ordinary entries, in the envelope both write.
-				nodeL2 := startPeer(t, "node", bento.NewStore(bento.Prefix("bentocache")).UseL2(l2))
-				defer nodeL2.b.Close()
-				ctx := t.Context()
+		time.Sleep(2 * time.Millisecond)
+		if err := nodeL2.cache("users").Set(ctx, "___bc:t:x", time.Now().UnixMilli(), bento.TTL(240*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		node.publish(t, bcwire.TypeSet, "bentocache:users", "___bc:t:x")
+		if r := p.read(t, "users", "a", bento.Grace(time.Hour)); !r.found || r.graced != compat {
+			t.Errorf("Get(users, a) after BentoCache invalidated tag x = %s; want found, graced %t", r, compat)
+		}
 
-				p.mustSet(t, "users", "a", "va", bento.Tags("x"))
-				if r := p.read(t, "users", "a"); !r.found || r.graced {
-					t.Fatalf("Get(users, a) after Set = %s; want fresh", r)
-				}
-				time.Sleep(2 * time.Millisecond)
-				if err := nodeL2.cache("users").Set(ctx, "___bc:t:x", time.Now().UnixMilli(), bento.TTL(240*time.Hour)); err != nil {
-					t.Fatal(err)
-				}
-				node.publish(t, bcwire.TypeSet, "bentocache:users", "___bc:t:x")
-				if r := p.read(t, "users", "a", bento.Grace(time.Hour)); !r.found || r.graced != compat {
-					t.Errorf("Get(users, a) after BentoCache invalidated tag x = %s; want found, graced %t", r, compat)
-				}
-
-				p.mustSet(t, "", "b", "vb", bento.Tags("y"))
-				time.Sleep(2 * time.Millisecond)
-				node.took()
-				b, _, err := bento.GetEntry[string](ctx, p.cache(""), "b")
-				if err != nil {
-					t.Fatal(err)
-				}
-				created := b.CreatedAt.UnixMilli()
-				if err := p.b.Default().DeleteByTag(ctx, "y"); err != nil {
-					t.Fatal(err)
-				}
-				synctest.Wait()
-				at, found, err := bento.Get[int64](ctx, nodeL2.cache(""), "___bc:t:y")
-				if err != nil || found != compat || (compat && at < created) {
-					t.Errorf("BentoCache's record of tag y after DeleteByTag(y) = %d, %t, %v; want found %t, at or after b's creation, %d", at, found, err, compat, created)
-				}
-				announced := false
-				for _, m := range node.took() {
-					announced = announced || (m.Type == bcwire.TypeSet && m.Namespace == "bentocache" && slices.Equal(m.Keys, []string{"___bc:t:y"}))
-				}
-				if announced != compat {
-					t.Errorf("BentoCache heard a set of ___bc:t:y after DeleteByTag(y): %t; want %t", announced, compat)
-				}
-			})
-		})
-	}
+		p.mustSet(t, "", "b", "vb", bento.Tags("y"))
+		time.Sleep(2 * time.Millisecond)
+		node.took()
+		b, _, err := bento.GetEntry[string](ctx, p.cache(""), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := b.CreatedAt.UnixMilli()
+		if err := p.b.Default().DeleteByTag(ctx, "y"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		at, found, err := bento.Get[int64](ctx, nodeL2.cache(""), "___bc:t:y")
+		if err != nil || found != compat || (compat && at < created) {
+			t.Errorf("BentoCache's record of tag y after DeleteByTag(y) = %d, %t, %v; want found %t, at or after b's creation, %d", at, found, err, compat, created)
+		}
+		announced := false
+		for _, m := range node.took() {
+			announced = announced || (m.Type == bcwire.TypeSet && m.Namespace == "bentocache" && slices.Equal(m.Keys, []string{"___bc:t:y"}))
+		}
+		if announced != compat {
+			t.Errorf("BentoCache heard a set of ___bc:t:y after DeleteByTag(y): %t; want %t", announced, compat)
+		}
+	})
 }
