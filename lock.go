@@ -58,6 +58,15 @@ func lockOrWait[T any](ctx context.Context, c *Cache, key string, o *options) (*
 	}
 	poll := time.NewTicker(lockPoll)
 	defer poll.Stop()
+	// written returns the fresh entry of key in L2, which a holder on
+	// another instance wrote, if there is one.
+	written := func() (*entry, error) {
+		e, state, err := fromL2[T](ctx, c, o, key, c.st.b.now())
+		if err != nil || state != stateFresh {
+			return nil, err
+		}
+		return e, nil
+	}
 	for {
 		changed := c.changes()
 		lock, err := c.st.locker.Acquire(ctx, name)
@@ -74,7 +83,8 @@ func lockOrWait[T any](ctx context.Context, c *Cache, key string, o *options) (*
 			// The last holder may have written the value and let go of the
 			// lock between this caller's last look at L2 and this Acquire:
 			// look again before running the factory a second time.
-			if e, state, err := fromL2[T](ctx, c, o, key, c.st.b.now()); err == nil && e != nil && state == stateFresh {
+			// An error here only means the factory runs, as it would have.
+			if e, _ := written(); e != nil {
 				held.release()
 				return nil, e, nil
 			}
@@ -88,7 +98,7 @@ func lockOrWait[T any](ctx context.Context, c *Cache, key string, o *options) (*
 		case <-ctx.Done():
 			return nil, nil, fmt.Errorf("bento: store %q: key %q: waiting for another instance's factory: %w", c.st.name, qualified(c.path, key), ctx.Err())
 		}
-		if e, state, err := fromL2[T](ctx, c, o, key, c.st.b.now()); err == nil && e != nil && state == stateFresh {
+		if e, err := written(); e != nil {
 			return nil, e, nil
 		} else if err != nil && !errors.Is(err, context.Canceled) {
 			return nil, nil, err
