@@ -22,6 +22,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
+	"github.com/bentocache/bento/internal/configtest"
 	"github.com/bentocache/bento/internal/testenv"
 	"github.com/bentocache/bento/modules/drivers/database"
 )
@@ -152,12 +153,7 @@ func Provision[M Module](t *testing.T, newModule func(value string) M, cases ...
 // is the driver given by l2 (a JSON object), closed when t ends.
 func LoadJSON(t *testing.T, l2 string) *bento.Bento {
 	t.Helper()
-	b, err := bento.LoadJSON(t.Context(), fmt.Appendf(nil, `{"stores": {"s": {"l2": %s}}}`, l2))
-	if err != nil {
-		t.Fatalf("LoadJSON = %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
+	return configtest.Load(t, fmt.Sprintf(`{"stores": {"s": {"l2": %s}}}`, l2))
 }
 
 // RoundTrip sets key to value in c and reads it back.

@@ -22,6 +22,7 @@ import (
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
 	"github.com/bentocache/bento/internal/caddyfiletest"
+	"github.com/bentocache/bento/internal/configtest"
 	"github.com/bentocache/bento/internal/natsconn"
 	"github.com/bentocache/bento/internal/tcpproxy"
 	"github.com/bentocache/bento/internal/testenv"
@@ -380,16 +381,7 @@ func TestBus_ConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := fmt.Sprintf(`{"stores": {"main": {"l1": {"driver": "memory"}, "bus": %s}}}`, tt.bus)
-			b, err := bento.LoadJSON(t.Context(), []byte(cfg))
-			if err == nil {
-				_ = b.Close()
-				t.Fatalf("LoadJSON(%s) = <nil>; want an error", cfg)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("LoadJSON(%s) = %v; want an error containing %q", cfg, err, want)
-				}
-			}
+			configtest.LoadFails(t, cfg, tt.wantErr...)
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/caddyfiletest"
+	"github.com/bentocache/bento/internal/configtest"
 	"github.com/bentocache/bento/internal/redisconn"
 	"github.com/bentocache/bento/internal/testenv"
 	redisbus "github.com/bentocache/bento/modules/buses/redis"
@@ -118,16 +119,7 @@ func TestBus_ConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := fmt.Sprintf(`{"stores": {"main": {"l1": {"driver": "memory"}, "bus": %s}}}`, tt.bus)
-			b, err := bento.LoadJSON(t.Context(), []byte(cfg))
-			if err == nil {
-				_ = b.Close()
-				t.Fatalf("LoadJSON(%s) = <nil>; want an error", cfg)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("LoadJSON(%s) = %v; want an error containing %q", cfg, err, want)
-				}
-			}
+			configtest.LoadFails(t, cfg, tt.wantErr...)
 		})
 	}
 }
@@ -149,12 +141,7 @@ func TestLoadJSON_Bus(t *testing.T) {
 			"l1": {"driver": "memory"},
 			"bus": {"bus": "redis", "addrs": [%q], "health_check_interval": "1s"}
 		}}}`, store, channel, addr)
-		b, err := bento.LoadJSON(t.Context(), []byte(cfg))
-		if err != nil {
-			t.Fatalf("LoadJSON = %v; want <nil>", err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		return b
+		return configtest.Load(t, cfg)
 	}
 	one, two := load("one"), load("two")
 	conf := redisconn.Config{Addrs: []string{addr}}

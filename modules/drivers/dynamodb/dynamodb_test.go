@@ -25,6 +25,7 @@ import (
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
 	"github.com/bentocache/bento/internal/caddyfiletest"
+	"github.com/bentocache/bento/internal/configtest"
 	"github.com/bentocache/bento/internal/testenv"
 	"github.com/bentocache/bento/modules/drivers/dynamodb"
 	_ "github.com/bentocache/bento/modules/drivers/memory"
@@ -521,16 +522,7 @@ func TestDriver_ConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := fmt.Sprintf(`{"stores": {"main": {"l1": {"driver": "memory"}, "l2": %s}}}`, tt.l2)
-			b, err := bento.LoadJSON(t.Context(), []byte(cfg))
-			if err == nil {
-				_ = b.Close()
-				t.Fatalf("LoadJSON(%s) = <nil>; want an error", cfg)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("LoadJSON(%s) = %v; want an error containing %q", cfg, err, want)
-				}
-			}
+			configtest.LoadFails(t, cfg, tt.wantErr...)
 		})
 	}
 	mixed := dynamodb.New(dynamodb.Options{Client: awsdynamodb.New(awsdynamodb.Options{}), Region: "eu-west-1"})
@@ -550,12 +542,7 @@ func TestLoadJSON_Driver(t *testing.T) {
 	load := func(store string) *bento.Bento {
 		cfg := fmt.Sprintf(`{"stores": {%q: {"prefix": "p", "l1": {"driver": "memory"},
 			"l2": {"driver": "dynamodb", "endpoint": %q, "access_key_id": "bento", "secret_access_key": "bento", "table": %q, "create_table": true}}}}`, store, endpoint, table)
-		b, err := bento.LoadJSON(t.Context(), []byte(cfg))
-		if err != nil {
-			t.Fatalf("LoadJSON = %v; want <nil>", err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		return b
+		return configtest.Load(t, cfg)
 	}
 	a, b := load("a"), load("b")
 	if err := a.Default().Set(t.Context(), "k", "v"); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/drivertest"
 	"github.com/bentocache/bento/internal/caddyfiletest"
+	"github.com/bentocache/bento/internal/configtest"
 	"github.com/bentocache/bento/internal/testenv"
 	_ "github.com/bentocache/bento/modules/drivers/memory"
 	"github.com/bentocache/bento/modules/drivers/natskv"
@@ -248,16 +249,7 @@ func TestDriver_ConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := fmt.Sprintf(`{"stores": {"main": {"l1": {"driver": "memory"}, "l2": %s}}}`, tt.l2)
-			b, err := bento.LoadJSON(t.Context(), []byte(cfg))
-			if err == nil {
-				_ = b.Close()
-				t.Fatalf("LoadJSON(%s) = <nil>; want an error", cfg)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("LoadJSON(%s) = %v; want an error containing %q", cfg, err, want)
-				}
-			}
+			configtest.LoadFails(t, cfg, tt.wantErr...)
 		})
 	}
 }
@@ -276,12 +268,7 @@ func TestLoadJSON_Driver(t *testing.T) {
 	load := func(store string) *bento.Bento {
 		cfg := fmt.Sprintf(`{"stores": {%q: {"prefix": "p", "l1": {"driver": "memory"},
 			"l2": {"driver": "natskv", "servers": [%q], "bucket": %q, "storage": "memory"}}}}`, store, url, bucket)
-		b, err := bento.LoadJSON(t.Context(), []byte(cfg))
-		if err != nil {
-			t.Fatalf("LoadJSON = %v; want <nil>", err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		return b
+		return configtest.Load(t, cfg)
 	}
 	a, b := load("a"), load("b")
 	if err := a.Default().Set(t.Context(), "k", "v"); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bentocache/bento"
 	"github.com/bentocache/bento/internal/caddyfiletest"
+	"github.com/bentocache/bento/internal/configtest"
 	"github.com/bentocache/bento/internal/redisconn"
 	"github.com/bentocache/bento/internal/testenv"
 	_ "github.com/bentocache/bento/modules/buses/redis"
@@ -119,16 +120,7 @@ func TestDriver_ConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := fmt.Sprintf(`{"stores": {"main": {"l2": %s}}}`, tt.l2)
-			b, err := bento.LoadJSON(t.Context(), []byte(cfg))
-			if err == nil {
-				_ = b.Close()
-				t.Fatalf("LoadJSON(%s) = <nil>; want an error", cfg)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("LoadJSON(%s) = %v; want an error containing %q", cfg, err, want)
-				}
-			}
+			configtest.LoadFails(t, cfg, tt.wantErr...)
 		})
 	}
 	if n := pooledClients(); n != 0 {
